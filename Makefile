@@ -1,0 +1,31 @@
+# The two commands of the README: `make run` and `make test`.
+CARGO ?= cargo
+# Tests also build the tract backend, to check both backends agree.
+TEST_FEATURES ?= tract
+
+.PHONY: run test setup lint bench demo
+
+## Install system packages, fetch and verify models and fixtures.
+setup:
+	@scripts/setup.sh
+
+## Build (release) and run the face pipeline on the fixture photos.
+run: setup
+	$(CARGO) build --release
+	@scripts/demo.sh target/release/rostro
+
+## Build and run the whole test suite (unit + integration, both backends).
+test: setup
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --features $(TEST_FEATURES) --no-fail-fast; \
+	else \
+	  $(CARGO) test --features $(TEST_FEATURES) --no-fail-fast; \
+	fi
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --features $(TEST_FEATURES) -- -D warnings
+
+## Per-stage benches (criterion, release) on the 640x480 frame OpenCV was measured on.
+bench: setup
+	$(CARGO) bench --bench pipeline

@@ -1,0 +1,3 @@
+//! Biometric decisions and how well they are made (no HTTP types here).
+
+pub mod metrics;

@@ -1,0 +1,305 @@
+//! The `detect`, `compare` and `embed` commands: files in, readable text or
+//! JSON lines out. Argument parsing lives in `main.rs`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::decode::{self, DecodeLimits};
+use crate::vision::{Analysis, Face, FaceAnalyzer, Stages};
+
+/// How a command prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// An error about one input file, reported next to the file's name.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read: {0}")]
+    Read(std::io::Error),
+    #[error(transparent)]
+    Decode(#[from] decode::DecodeError),
+    #[error("no face found")]
+    NoFace,
+    #[error("face pipeline failed: {0}")]
+    Vision(#[from] crate::vision::VisionError),
+}
+
+pub struct Cli {
+    pub analyzer: FaceAnalyzer,
+    pub limits: DecodeLimits,
+    pub output: Output,
+}
+
+impl Cli {
+    fn analyze(&mut self, path: &Path, stages: Stages) -> Result<Analysis, InputError> {
+        let bytes = std::fs::read(path).map_err(InputError::Read)?;
+        let img = decode::decode_image(&bytes, &self.limits)?;
+        Ok(self.analyzer.analyze(&img, stages)?)
+    }
+
+    /// `rostro detect`: faces with box, landmarks, score and liveness. Returns
+    /// how many files failed.
+    pub fn detect(
+        &mut self,
+        files: &[PathBuf],
+        liveness: bool,
+        out: &mut dyn Write,
+    ) -> std::io::Result<usize> {
+        let stages = Stages {
+            liveness,
+            embed: false,
+        };
+        self.for_each(files, stages, out, false)
+    }
+
+    /// `rostro embed`: like detect, plus the 128 embedding values of each face.
+    pub fn embed(&mut self, files: &[PathBuf], out: &mut dyn Write) -> std::io::Result<usize> {
+        self.for_each(files, Stages::ALL, out, true)
+    }
+
+    fn for_each(
+        &mut self,
+        files: &[PathBuf],
+        stages: Stages,
+        out: &mut dyn Write,
+        embeddings: bool,
+    ) -> std::io::Result<usize> {
+        let mut failed = 0;
+        for file in files {
+            let name = file.display().to_string();
+            match (self.analyze(file, stages), self.output) {
+                (Ok(a), Output::Json) => writeln!(
+                    out,
+                    "{}",
+                    analysis_json(&name, &a, self.threshold(), embeddings)
+                )?,
+                (Ok(a), Output::Text) => {
+                    write_analysis(out, &name, &a, self.threshold(), embeddings)?
+                }
+                (Err(e), Output::Json) => {
+                    failed += 1;
+                    writeln!(out, "{}", json!({ "file": name, "error": e.to_string() }))?
+                }
+                (Err(e), Output::Text) => {
+                    failed += 1;
+                    writeln!(out, "{name}: error: {e}")?
+                }
+            }
+        }
+        Ok(failed)
+    }
+
+    fn threshold(&self) -> f32 {
+        self.analyzer.config().liveness_threshold
+    }
+
+    /// `rostro compare`: cosine similarity of the largest face in each image.
+    pub fn compare(
+        &mut self,
+        a: &Path,
+        b: &Path,
+        threshold: f32,
+        out: &mut dyn Write,
+    ) -> Result<Comparison, CompareError> {
+        let embed = |cli: &mut Cli,
+                     path: &Path|
+         -> Result<(Analysis, crate::vision::Embedding), CompareError> {
+            let fail = |error| CompareError {
+                file: path.to_path_buf(),
+                error,
+            };
+            let analysis = cli
+                .analyze(
+                    path,
+                    Stages {
+                        liveness: false,
+                        embed: true,
+                    },
+                )
+                .map_err(fail)?;
+            let embedding = analysis
+                .faces
+                .first()
+                .and_then(|f| f.embedding.clone())
+                .ok_or_else(|| fail(InputError::NoFace))?;
+            Ok((analysis, embedding))
+        };
+        let (analysis_a, ea) = embed(self, a)?;
+        let (analysis_b, eb) = embed(self, b)?;
+        let cosine = ea.cosine(&eb);
+        let result = Comparison {
+            cosine,
+            threshold,
+            same: cosine >= threshold,
+        };
+        let io = |e: std::io::Error| CompareError {
+            file: PathBuf::from("<stdout>"),
+            error: InputError::Read(e),
+        };
+        match self.output {
+            Output::Json => writeln!(
+                out,
+                "{}",
+                json!({
+                    "a": a.display().to_string(), "b": b.display().to_string(),
+                    "faces_a": analysis_a.faces.len(), "faces_b": analysis_b.faces.len(),
+                    "cosine": round(cosine, 4), "threshold": threshold, "same": result.same,
+                })
+            )
+            .map_err(io)?,
+            Output::Text => {
+                let note = |n: usize| {
+                    if n > 1 {
+                        format!(" (largest of {n} faces)")
+                    } else {
+                        String::new()
+                    }
+                };
+                writeln!(
+                    out,
+                    "{}{}\n{}{}",
+                    a.display(),
+                    note(analysis_a.faces.len()),
+                    b.display(),
+                    note(analysis_b.faces.len())
+                )
+                .map_err(io)?;
+                let verdict = if result.same {
+                    "same person"
+                } else {
+                    "different people"
+                };
+                writeln!(
+                    out,
+                    "cosine {cosine:.4} -> {verdict} (threshold {threshold})"
+                )
+                .map_err(io)?;
+            }
+        }
+        Ok(result)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    pub cosine: f32,
+    pub threshold: f32,
+    pub same: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {error}", file.display())]
+pub struct CompareError {
+    pub file: PathBuf,
+    pub error: InputError,
+}
+
+fn round(x: f32, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x as f64 * f).round() / f
+}
+
+fn face_json(face: &Face, live_threshold: f32, embeddings: bool) -> Value {
+    let d = &face.detection;
+    let mut v = json!({
+        "box": { "x": round(d.bbox.x, 2), "y": round(d.bbox.y, 2), "w": round(d.bbox.w, 2), "h": round(d.bbox.h, 2) },
+        "landmarks": d.landmarks.iter().map(|p| [round(p[0], 2), round(p[1], 2)]).collect::<Vec<_>>(),
+        "score": round(d.score, 4),
+    });
+    if let Some(l) = &face.liveness {
+        v["liveness"] = json!({
+            "score": round(l.score, 4),
+            "live": l.score >= live_threshold,
+            "probabilities": l.probabilities.iter().map(|&p| round(p, 4)).collect::<Vec<_>>(),
+        });
+    }
+    if embeddings {
+        v["embedding"] = json!(face.embedding.as_ref().map(|e| e.as_slice().to_vec()));
+    }
+    v
+}
+
+pub fn analysis_json(file: &str, a: &Analysis, live_threshold: f32, embeddings: bool) -> Value {
+    json!({
+        "file": file,
+        "width": a.width,
+        "height": a.height,
+        "faces": a.faces.iter().map(|f| face_json(f, live_threshold, embeddings)).collect::<Vec<_>>(),
+        "times_ms": a.times,
+    })
+}
+
+fn write_analysis(
+    out: &mut dyn Write,
+    file: &str,
+    a: &Analysis,
+    live_threshold: f32,
+    embeddings: bool,
+) -> std::io::Result<()> {
+    let plural = if a.faces.len() == 1 { "" } else { "s" };
+    writeln!(
+        out,
+        "{file}: {}x{}, {} face{plural}",
+        a.width,
+        a.height,
+        a.faces.len()
+    )?;
+    for (i, face) in a.faces.iter().enumerate() {
+        let d = &face.detection;
+        write!(
+            out,
+            "  #{} box x={:.0} y={:.0} w={:.0} h={:.0}  score {:.3}",
+            i + 1,
+            d.bbox.x,
+            d.bbox.y,
+            d.bbox.w,
+            d.bbox.h,
+            d.score
+        )?;
+        if let Some(l) = &face.liveness {
+            let verdict = if l.score >= live_threshold {
+                "live"
+            } else {
+                "spoof?"
+            };
+            write!(out, "  liveness {:.3} ({verdict})", l.score)?;
+        }
+        writeln!(out)?;
+        let marks: Vec<String> = d
+            .landmarks
+            .iter()
+            .map(|p| format!("({:.0},{:.0})", p[0], p[1]))
+            .collect();
+        writeln!(out, "     landmarks {}", marks.join(" "))?;
+        if embeddings {
+            match &face.embedding {
+                Some(e) => {
+                    let head: Vec<String> = e
+                        .as_slice()
+                        .iter()
+                        .take(6)
+                        .map(|v| format!("{v:+.4}"))
+                        .collect();
+                    writeln!(
+                        out,
+                        "     embedding [{} ...] ({} values)",
+                        head.join(", "),
+                        e.as_slice().len()
+                    )?
+                }
+                None => writeln!(out, "     embedding: landmarks could not be aligned")?,
+            }
+        }
+    }
+    let t = &a.times;
+    writeln!(
+        out,
+        "  time: detect {:.1} ms, liveness {:.1} ms, align+embed {:.1} ms",
+        t.detect_ms, t.liveness_ms, t.align_embed_ms
+    )
+}

@@ -1,0 +1,140 @@
+//! The `rostro` command line: a thin layer over the library.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rostro::cli::{Cli, Output};
+use rostro::config::Config;
+use rostro::vision::{BackendKind, FaceAnalyzer, ModelFiles};
+
+#[derive(Parser)]
+#[command(name = "rostro", version, about = "Real-time biometric edge service")]
+struct Args {
+    /// Config file overlaid on config/default.toml.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Folder holding yunet.onnx, sface.onnx, liveness.onnx and runtime/ (default: ./models).
+    #[arg(long, global = true)]
+    models: Option<PathBuf>,
+    /// Inference backend.
+    #[arg(long, global = true)]
+    backend: Option<BackendKind>,
+    /// Threads per model run.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Detect on a copy whose longer side is at most this (0 = native size).
+    #[arg(long, global = true)]
+    detect_max_side: Option<u32>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Detect faces: box, 5 landmarks, score and liveness.
+    Detect {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// One JSON object per image per line.
+        #[arg(long)]
+        json: bool,
+        /// Skip the liveness model.
+        #[arg(long)]
+        no_liveness: bool,
+    },
+    /// Compare the largest face of two images: cosine similarity and same/different.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// Same-person threshold (default: vision.match_threshold).
+        #[arg(long)]
+        threshold: Option<f32>,
+    },
+    /// Faces with their 128 embedding values.
+    Embed {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(b) = args.backend {
+        config.vision.backend = b;
+    }
+    if let Some(t) = args.threads {
+        config.vision.threads.intra = t;
+    }
+    if let Some(m) = args.detect_max_side {
+        config.vision.detect.max_side = m;
+    }
+    config.validate()?;
+    let files = ModelFiles::locate(args.models.as_deref());
+    let analyzer =
+        FaceAnalyzer::new(&files, config.vision.clone()).context("loading the face models")?;
+    let output = |json: bool| if json { Output::Json } else { Output::Text };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let failed = match args.command {
+        Command::Detect {
+            images,
+            json,
+            no_liveness,
+        } => Cli {
+            analyzer,
+            limits: config.decode,
+            output: output(json),
+        }
+        .detect(&images, !no_liveness, &mut out)?,
+        Command::Embed { images, json } => Cli {
+            analyzer,
+            limits: config.decode,
+            output: output(json),
+        }
+        .embed(&images, &mut out)?,
+        Command::Compare {
+            a,
+            b,
+            json,
+            threshold,
+        } => {
+            let threshold = threshold.unwrap_or(config.vision.match_threshold);
+            let mut cli = Cli {
+                analyzer,
+                limits: config.decode,
+                output: output(json),
+            };
+            match cli.compare(&a, &b, threshold, &mut out) {
+                Ok(_) => 0,
+                Err(e) => {
+                    out.flush()?;
+                    eprintln!("rostro: {e}");
+                    1
+                }
+            }
+        }
+    };
+    out.flush()?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rostro: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
