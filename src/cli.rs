@@ -44,16 +44,8 @@ impl Cli {
 
     /// `rostro detect`: faces with box, landmarks, score and liveness. Returns
     /// how many files failed.
-    pub fn detect(
-        &mut self,
-        files: &[PathBuf],
-        liveness: bool,
-        out: &mut dyn Write,
-    ) -> std::io::Result<usize> {
-        let stages = Stages {
-            liveness,
-            embed: false,
-        };
+    pub fn detect(&mut self, files: &[PathBuf], liveness: bool, out: &mut dyn Write) -> std::io::Result<usize> {
+        let stages = Stages { liveness, embed: false };
         self.for_each(files, stages, out, false)
     }
 
@@ -73,14 +65,8 @@ impl Cli {
         for file in files {
             let name = file.display().to_string();
             match (self.analyze(file, stages), self.output) {
-                (Ok(a), Output::Json) => writeln!(
-                    out,
-                    "{}",
-                    analysis_json(&name, &a, self.threshold(), embeddings)
-                )?,
-                (Ok(a), Output::Text) => {
-                    write_analysis(out, &name, &a, self.threshold(), embeddings)?
-                }
+                (Ok(a), Output::Json) => writeln!(out, "{}", analysis_json(&name, &a, self.threshold(), embeddings))?,
+                (Ok(a), Output::Text) => write_analysis(out, &name, &a, self.threshold(), embeddings)?,
                 (Err(e), Output::Json) => {
                     failed += 1;
                     writeln!(out, "{}", json!({ "file": name, "error": e.to_string() }))?
@@ -106,41 +92,18 @@ impl Cli {
         threshold: f32,
         out: &mut dyn Write,
     ) -> Result<Comparison, CompareError> {
-        let embed = |cli: &mut Cli,
-                     path: &Path|
-         -> Result<(Analysis, crate::vision::Embedding), CompareError> {
-            let fail = |error| CompareError {
-                file: path.to_path_buf(),
-                error,
-            };
-            let analysis = cli
-                .analyze(
-                    path,
-                    Stages {
-                        liveness: false,
-                        embed: true,
-                    },
-                )
-                .map_err(fail)?;
-            let embedding = analysis
-                .faces
-                .first()
-                .and_then(|f| f.embedding.clone())
-                .ok_or_else(|| fail(InputError::NoFace))?;
+        let embed = |cli: &mut Cli, path: &Path| -> Result<(Analysis, crate::vision::Embedding), CompareError> {
+            let fail = |error| CompareError { file: path.to_path_buf(), error };
+            let analysis = cli.analyze(path, Stages { liveness: false, embed: true }).map_err(fail)?;
+            let embedding =
+                analysis.faces.first().and_then(|f| f.embedding.clone()).ok_or_else(|| fail(InputError::NoFace))?;
             Ok((analysis, embedding))
         };
         let (analysis_a, ea) = embed(self, a)?;
         let (analysis_b, eb) = embed(self, b)?;
         let cosine = ea.cosine(&eb);
-        let result = Comparison {
-            cosine,
-            threshold,
-            same: cosine >= threshold,
-        };
-        let io = |e: std::io::Error| CompareError {
-            file: PathBuf::from("<stdout>"),
-            error: InputError::Read(e),
-        };
+        let result = Comparison { cosine, threshold, same: cosine >= threshold };
+        let io = |e: std::io::Error| CompareError { file: PathBuf::from("<stdout>"), error: InputError::Read(e) };
         match self.output {
             Output::Json => writeln!(
                 out,
@@ -154,11 +117,7 @@ impl Cli {
             .map_err(io)?,
             Output::Text => {
                 let note = |n: usize| {
-                    if n > 1 {
-                        format!(" (largest of {n} faces)")
-                    } else {
-                        String::new()
-                    }
+                    if n > 1 { format!(" (largest of {n} faces)") } else { String::new() }
                 };
                 writeln!(
                     out,
@@ -169,19 +128,80 @@ impl Cli {
                     note(analysis_b.faces.len())
                 )
                 .map_err(io)?;
-                let verdict = if result.same {
-                    "same person"
-                } else {
-                    "different people"
-                };
-                writeln!(
-                    out,
-                    "cosine {cosine:.4} -> {verdict} (threshold {threshold})"
-                )
-                .map_err(io)?;
+                let verdict = if result.same { "same person" } else { "different people" };
+                writeln!(out, "cosine {cosine:.4} -> {verdict} (threshold {threshold})").map_err(io)?;
             }
         }
         Ok(result)
+    }
+}
+
+/// Latency percentiles of one stage, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+impl Percentiles {
+    pub fn of(mut samples: Vec<f64>) -> Percentiles {
+        samples.sort_by(f64::total_cmp);
+        let at = |q: f64| samples.get(((samples.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+        Percentiles { p50: at(0.5), p90: at(0.9), p99: at(0.99) }
+    }
+}
+
+impl Cli {
+    /// `rostro bench`: decode and analyse one image `frames` times after a
+    /// warm-up, printing per-stage percentiles (medians resist the outliers a
+    /// shared machine produces better than criterion's means).
+    pub fn bench(&mut self, path: &Path, frames: usize, out: &mut dyn Write) -> Result<(), InputError> {
+        let bytes = std::fs::read(path).map_err(InputError::Read)?;
+        let io = InputError::Read;
+        let mut stages: [Vec<f64>; 5] = Default::default();
+        let warmup = (frames / 10).max(3);
+        for i in 0..warmup + frames {
+            let t = std::time::Instant::now();
+            let img = decode::decode_image(&bytes, &self.limits)?;
+            let decode_ms = t.elapsed().as_secs_f64() * 1e3;
+            let a = self.analyzer.analyze(&img, Stages::ALL)?;
+            let total_ms = t.elapsed().as_secs_f64() * 1e3;
+            if i >= warmup {
+                for (v, x) in stages.iter_mut().zip([
+                    decode_ms,
+                    a.times.detect_ms,
+                    a.times.liveness_ms,
+                    a.times.align_embed_ms,
+                    total_ms,
+                ]) {
+                    v.push(x);
+                }
+            }
+            if self.output == Output::Text && (i + 1) % 50 == 0 {
+                write!(out, "\r{} / {} frames", i + 1, warmup + frames).map_err(io)?;
+                out.flush().map_err(io)?;
+            }
+        }
+        let names = ["decode", "detect", "liveness", "align+embed", "frame (all)"];
+        let p: Vec<Percentiles> = stages.into_iter().map(Percentiles::of).collect();
+        match self.output {
+            Output::Json => {
+                let v: serde_json::Map<String, Value> =
+                    names.iter().zip(&p).map(|(n, p)| (n.to_string(), json!(p))).collect();
+                writeln!(out, "{}", json!({ "file": path.display().to_string(), "frames": frames, "ms": v }))
+                    .map_err(io)?
+            }
+            Output::Text => {
+                writeln!(out, "\r{}: {frames} frames (after {warmup} warm-up)", path.display()).map_err(io)?;
+                writeln!(out, "{:<12} {:>8} {:>8} {:>8}", "stage (ms)", "p50", "p90", "p99").map_err(io)?;
+                for (n, p) in names.iter().zip(&p) {
+                    writeln!(out, "{n:<12} {:>8.2} {:>8.2} {:>8.2}", p.p50, p.p90, p.p99).map_err(io)?;
+                }
+                writeln!(out, "{:.1} frames/s at p50", 1000.0 / p[4].p50.max(1e-9)).map_err(io)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -242,13 +262,7 @@ fn write_analysis(
     embeddings: bool,
 ) -> std::io::Result<()> {
     let plural = if a.faces.len() == 1 { "" } else { "s" };
-    writeln!(
-        out,
-        "{file}: {}x{}, {} face{plural}",
-        a.width,
-        a.height,
-        a.faces.len()
-    )?;
+    writeln!(out, "{file}: {}x{}, {} face{plural}", a.width, a.height, a.faces.len())?;
     for (i, face) in a.faces.iter().enumerate() {
         let d = &face.detection;
         write!(
@@ -262,35 +276,17 @@ fn write_analysis(
             d.score
         )?;
         if let Some(l) = &face.liveness {
-            let verdict = if l.score >= live_threshold {
-                "live"
-            } else {
-                "spoof?"
-            };
+            let verdict = if l.score >= live_threshold { "live" } else { "spoof?" };
             write!(out, "  liveness {:.3} ({verdict})", l.score)?;
         }
         writeln!(out)?;
-        let marks: Vec<String> = d
-            .landmarks
-            .iter()
-            .map(|p| format!("({:.0},{:.0})", p[0], p[1]))
-            .collect();
+        let marks: Vec<String> = d.landmarks.iter().map(|p| format!("({:.0},{:.0})", p[0], p[1])).collect();
         writeln!(out, "     landmarks {}", marks.join(" "))?;
         if embeddings {
             match &face.embedding {
                 Some(e) => {
-                    let head: Vec<String> = e
-                        .as_slice()
-                        .iter()
-                        .take(6)
-                        .map(|v| format!("{v:+.4}"))
-                        .collect();
-                    writeln!(
-                        out,
-                        "     embedding [{} ...] ({} values)",
-                        head.join(", "),
-                        e.as_slice().len()
-                    )?
+                    let head: Vec<String> = e.as_slice().iter().take(6).map(|v| format!("{v:+.4}")).collect();
+                    writeln!(out, "     embedding [{} ...] ({} values)", head.join(", "), e.as_slice().len())?
                 }
                 None => writeln!(out, "     embedding: landmarks could not be aligned")?,
             }

@@ -20,10 +20,7 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("invalid config in {origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("invalid config: {0}")]
@@ -35,19 +32,13 @@ impl Config {
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut merged: toml::Table = parse(DEFAULT, "config/default.toml")?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
             merge(&mut merged, parse(&text, &path.display().to_string())?);
         }
-        let config: Config =
-            toml::Value::Table(merged)
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Parse {
-                    origin: "merged config".into(),
-                    message: e.to_string(),
-                })?;
+        let config: Config = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| {
+            ConfigError::Parse { origin: "merged config".into(), message: e.to_string() }
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -58,9 +49,7 @@ impl Config {
             if (0.0..=1.0).contains(&x) {
                 Ok(())
             } else {
-                Err(ConfigError::Invalid(format!(
-                    "{name} must be within [0, 1], got {x}"
-                )))
+                Err(ConfigError::Invalid(format!("{name} must be within [0, 1], got {x}")))
             }
         };
         in_unit("vision.detect.score_threshold", v.detect.score_threshold)?;
@@ -73,24 +62,17 @@ impl Config {
             )));
         }
         if v.threads.intra == 0 {
-            return Err(ConfigError::Invalid(
-                "vision.threads.intra must be at least 1".into(),
-            ));
+            return Err(ConfigError::Invalid("vision.threads.intra must be at least 1".into()));
         }
         if v.detect.max_side != 0 && v.detect.max_side < 32 {
-            return Err(ConfigError::Invalid(
-                "vision.detect.max_side must be 0 (native) or at least 32".into(),
-            ));
+            return Err(ConfigError::Invalid("vision.detect.max_side must be 0 (native) or at least 32".into()));
         }
         Ok(())
     }
 }
 
 fn parse(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
-    text.parse::<toml::Table>().map_err(|e| ConfigError::Parse {
-        origin: origin.into(),
-        message: e.to_string(),
-    })
+    text.parse::<toml::Table>().map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.to_string() })
 }
 
 /// Overlays `top` onto `base`, table by table.
@@ -112,11 +94,7 @@ mod tests {
     #[test]
     fn defaults_parse_and_match_code_defaults() {
         let config = Config::load(None).expect("default.toml is valid");
-        assert_eq!(
-            config,
-            Config::default(),
-            "config/default.toml and the Default impls must agree"
-        );
+        assert_eq!(config, Config::default(), "config/default.toml and the Default impls must agree");
     }
 
     #[test]
@@ -129,14 +107,8 @@ mod tests {
         assert_eq!(config.vision.detect.max_side, 320);
         assert_eq!(config.vision.detect.nms_iou, 0.3);
         std::fs::write(&file, "[vision]\nno_such_key = 1\n").expect("write");
-        assert!(matches!(
-            Config::load(Some(&file)),
-            Err(ConfigError::Parse { .. })
-        ));
+        assert!(matches!(Config::load(Some(&file)), Err(ConfigError::Parse { .. })));
         std::fs::write(&file, "[vision]\nliveness_threshold = 2.0\n").expect("write");
-        assert!(matches!(
-            Config::load(Some(&file)),
-            Err(ConfigError::Invalid(_))
-        ));
+        assert!(matches!(Config::load(Some(&file)), Err(ConfigError::Invalid(_))));
     }
 }

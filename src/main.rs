@@ -55,6 +55,15 @@ enum Command {
         #[arg(long)]
         threshold: Option<f32>,
     },
+    /// Per-stage latency percentiles of the whole pipeline on one image, decode included.
+    Bench {
+        image: PathBuf,
+        /// Frames measured (after a warm-up of a tenth as many).
+        #[arg(long, default_value_t = 200)]
+        frames: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Faces with their 128 embedding values.
     Embed {
         #[arg(required = true)]
@@ -77,40 +86,30 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     config.validate()?;
     let files = ModelFiles::locate(args.models.as_deref());
-    let analyzer =
-        FaceAnalyzer::new(&files, config.vision.clone()).context("loading the face models")?;
+    let analyzer = FaceAnalyzer::new(&files, config.vision.clone()).context("loading the face models")?;
     let output = |json: bool| if json { Output::Json } else { Output::Text };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let failed = match args.command {
-        Command::Detect {
-            images,
-            json,
-            no_liveness,
-        } => Cli {
-            analyzer,
-            limits: config.decode,
-            output: output(json),
+        Command::Detect { images, json, no_liveness } => {
+            Cli { analyzer, limits: config.decode, output: output(json) }.detect(&images, !no_liveness, &mut out)?
         }
-        .detect(&images, !no_liveness, &mut out)?,
-        Command::Embed { images, json } => Cli {
-            analyzer,
-            limits: config.decode,
-            output: output(json),
+        Command::Embed { images, json } => {
+            Cli { analyzer, limits: config.decode, output: output(json) }.embed(&images, &mut out)?
         }
-        .embed(&images, &mut out)?,
-        Command::Compare {
-            a,
-            b,
-            json,
-            threshold,
-        } => {
+        Command::Bench { image, frames, json } => {
+            let mut cli = Cli { analyzer, limits: config.decode, output: output(json) };
+            match cli.bench(&image, frames.max(1), &mut out) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("rostro: {}: {e}", image.display());
+                    1
+                }
+            }
+        }
+        Command::Compare { a, b, json, threshold } => {
             let threshold = threshold.unwrap_or(config.vision.match_threshold);
-            let mut cli = Cli {
-                analyzer,
-                limits: config.decode,
-                output: output(json),
-            };
+            let mut cli = Cli { analyzer, limits: config.decode, output: output(json) };
             match cli.compare(&a, &b, threshold, &mut out) {
                 Ok(_) => 0,
                 Err(e) => {
@@ -122,11 +121,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     out.flush()?;
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn main() -> ExitCode {

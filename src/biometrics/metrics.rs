@@ -26,11 +26,7 @@ pub struct Report {
 
 impl Scores {
     pub fn push(&mut self, score: f32, same: bool) {
-        if same {
-            self.genuine.push(score)
-        } else {
-            self.impostor.push(score)
-        }
+        if same { self.genuine.push(score) } else { self.impostor.push(score) }
     }
 
     /// Fraction of pairs decided right at `threshold` (score >= threshold means same).
@@ -65,10 +61,7 @@ impl Scores {
         let allowed = (far * impostor.len() as f64).floor() as usize;
         // Accept strictly above the (allowed+1)-th highest impostor score.
         let threshold = impostor.get(allowed).copied().unwrap_or(f32::NEG_INFINITY);
-        ratio(
-            self.genuine.iter().filter(|&&g| g > threshold).count(),
-            self.genuine.len(),
-        )
+        ratio(self.genuine.iter().filter(|&&g| g > threshold).count(), self.genuine.len())
     }
 
     pub fn report(&self, threshold: f32) -> Report {
@@ -79,11 +72,7 @@ impl Scores {
             accuracy: self.accuracy(threshold),
             roc_auc: self.roc_auc(),
             min_genuine: self.genuine.iter().copied().fold(f32::INFINITY, f32::min),
-            max_impostor: self
-                .impostor
-                .iter()
-                .copied()
-                .fold(f32::NEG_INFINITY, f32::max),
+            max_impostor: self.impostor.iter().copied().fold(f32::NEG_INFINITY, f32::max),
             tar_at_far_0_1pct: self.tar_at_far(0.001),
             tar_at_far_1pct: self.tar_at_far(0.01),
         }
@@ -99,10 +88,7 @@ mod tests {
     use super::*;
 
     fn scores(genuine: &[f32], impostor: &[f32]) -> Scores {
-        Scores {
-            genuine: genuine.to_vec(),
-            impostor: impostor.to_vec(),
-        }
+        Scores { genuine: genuine.to_vec(), impostor: impostor.to_vec() }
     }
 
     #[test]

@@ -23,10 +23,7 @@ pub struct DecodeLimits {
 impl Default for DecodeLimits {
     fn default() -> Self {
         // 16k sides and 50 MP cover every phone and DSLR photo.
-        DecodeLimits {
-            max_side: 16_384,
-            max_pixels: 50_000_000,
-        }
+        DecodeLimits { max_side: 16_384, max_pixels: 50_000_000 }
     }
 }
 
@@ -36,15 +33,8 @@ pub enum DecodeError {
     Empty,
     #[error("not an image in a supported format (JPEG, PNG, WebP, GIF, BMP, TIFF)")]
     UnsupportedFormat,
-    #[error(
-        "the image is {width}x{height} pixels; at most {max_side} per side and {max_pixels} in all are accepted"
-    )]
-    TooLarge {
-        width: u32,
-        height: u32,
-        max_side: u32,
-        max_pixels: u64,
-    },
+    #[error("the image is {width}x{height} pixels; at most {max_side} per side and {max_pixels} in all are accepted")]
+    TooLarge { width: u32, height: u32, max_side: u32, max_pixels: u64 },
     #[error("the image is truncated or corrupt: {0}")]
     Corrupt(String),
 }
@@ -54,14 +44,11 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Dec
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+    let reader =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| DecodeError::Corrupt(e.to_string()))?;
     let format = reader.format().ok_or(DecodeError::UnsupportedFormat)?;
     if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        return Err(DecodeError::Corrupt(
-            "JPEG data ends before its end-of-image marker".into(),
-        ));
+        return Err(DecodeError::Corrupt("JPEG data ends before its end-of-image marker".into()));
     }
     let mut reader = reader;
     let mut decoder_limits = Limits::default();
@@ -76,25 +63,16 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Dec
         max_side: limits.max_side,
         max_pixels: limits.max_pixels,
     };
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| classify(e, bytes, limits))?;
+    let mut decoder = reader.into_decoder().map_err(|e| classify(e, bytes, limits))?;
     let dims = decoder.dimensions();
     if dims.0 == 0 || dims.1 == 0 {
-        return Err(DecodeError::Corrupt(format!(
-            "the header claims {}x{} pixels",
-            dims.0, dims.1
-        )));
+        return Err(DecodeError::Corrupt(format!("the header claims {}x{} pixels", dims.0, dims.1)));
     }
-    if dims.0 > limits.max_side
-        || dims.1 > limits.max_side
-        || u64::from(dims.0) * u64::from(dims.1) > limits.max_pixels
+    if dims.0 > limits.max_side || dims.1 > limits.max_side || u64::from(dims.0) * u64::from(dims.1) > limits.max_pixels
     {
         return Err(too_large(dims));
     }
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, bytes, limits))?;
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
@@ -136,9 +114,7 @@ mod tests {
 
     fn png(width: u32, height: u32) -> Vec<u8> {
         let mut out = Vec::new();
-        RgbImage::new(width, height)
-            .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
-            .expect("encode");
+        RgbImage::new(width, height).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).expect("encode");
         out
     }
 
@@ -146,29 +122,14 @@ mod tests {
     fn empty_and_garbage_are_refused() {
         let limits = DecodeLimits::default();
         assert_eq!(decode_image(&[], &limits), Err(DecodeError::Empty));
-        assert_eq!(
-            decode_image(b"hello, this is not an image", &limits),
-            Err(DecodeError::UnsupportedFormat)
-        );
+        assert_eq!(decode_image(b"hello, this is not an image", &limits), Err(DecodeError::UnsupportedFormat));
     }
 
     #[test]
     fn limits_are_checked_before_decoding() {
-        let limits = DecodeLimits {
-            max_side: 100,
-            max_pixels: 5_000,
-        };
-        assert!(matches!(
-            decode_image(&png(101, 10), &limits),
-            Err(DecodeError::TooLarge { width: 101, .. })
-        ));
-        assert!(matches!(
-            decode_image(&png(80, 80), &limits),
-            Err(DecodeError::TooLarge { .. })
-        ));
-        assert_eq!(
-            decode_image(&png(50, 50), &limits).map(|i| i.dimensions()),
-            Ok((50, 50))
-        );
+        let limits = DecodeLimits { max_side: 100, max_pixels: 5_000 };
+        assert!(matches!(decode_image(&png(101, 10), &limits), Err(DecodeError::TooLarge { width: 101, .. })));
+        assert!(matches!(decode_image(&png(80, 80), &limits), Err(DecodeError::TooLarge { .. })));
+        assert_eq!(decode_image(&png(50, 50), &limits).map(|i| i.dimensions()), Ok((50, 50)));
     }
 }

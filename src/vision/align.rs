@@ -10,13 +10,8 @@ use super::warp::{self, Affine, Border};
 pub const SIZE: u32 = 112;
 
 /// Where SFace (and ArcFace) expect the five landmarks in the 112x112 crop.
-pub const TEMPLATE: [[f64; 2]; 5] = [
-    [38.2946, 51.6963],
-    [73.5318, 51.5014],
-    [56.0252, 71.7366],
-    [41.5493, 92.3655],
-    [70.7299, 92.2041],
-];
+pub const TEMPLATE: [[f64; 2]; 5] =
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]];
 
 /// The least-squares similarity transform mapping `src` onto `dst`
 /// (Umeyama 1991, restricted to proper rotations). In 2-D its closed form is
@@ -27,9 +22,7 @@ pub fn similarity(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Option<Affine> {
         return None;
     }
     let mean = |pts: &[[f64; 2]]| {
-        let (sx, sy) = pts[..n]
-            .iter()
-            .fold((0.0, 0.0), |(x, y), p| (x + p[0], y + p[1]));
+        let (sx, sy) = pts[..n].iter().fold((0.0, 0.0), |(x, y), p| (x + p[0], y + p[1]));
         (sx / n as f64, sy / n as f64)
     };
     let (smx, smy) = mean(src);
@@ -45,10 +38,7 @@ pub fn similarity(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Option<Affine> {
         return None;
     }
     let (a, b) = (dot / norm, cross / norm);
-    Some(Affine([
-        [a, -b, dmx - (a * smx - b * smy)],
-        [b, a, dmy - (b * smx + a * smy)],
-    ]))
+    Some(Affine([[a, -b, dmx - (a * smx - b * smy)], [b, a, dmy - (b * smx + a * smy)]]))
 }
 
 /// The aligned 112x112 RGB face for these landmarks (image pixels), or `None`
@@ -56,13 +46,7 @@ pub fn similarity(src: &[[f64; 2]], dst: &[[f64; 2]]) -> Option<Affine> {
 pub fn align(img: &RgbImage, landmarks: &[[f32; 2]; 5]) -> Option<RgbImage> {
     let src = landmarks.map(|p| [p[0] as f64, p[1] as f64]);
     let to_template = similarity(&src, &TEMPLATE)?;
-    Some(warp::warp(
-        img,
-        &to_template.invert()?,
-        SIZE,
-        SIZE,
-        Border::Zero,
-    ))
+    Some(warp::warp(img, &to_template.invert()?, SIZE, SIZE, Border::Zero))
 }
 
 #[cfg(test)]
@@ -73,10 +57,8 @@ mod tests {
     fn recovers_a_known_similarity() {
         let (scale, angle, tx, ty) = (1.7_f64, 0.3_f64, 12.0, -5.0);
         let (c, s) = (scale * angle.cos(), scale * angle.sin());
-        let dst: Vec<[f64; 2]> = TEMPLATE
-            .iter()
-            .map(|p| [c * p[0] - s * p[1] + tx, s * p[0] + c * p[1] + ty])
-            .collect();
+        let dst: Vec<[f64; 2]> =
+            TEMPLATE.iter().map(|p| [c * p[0] - s * p[1] + tx, s * p[0] + c * p[1] + ty]).collect();
         let m = similarity(&TEMPLATE, &dst).expect("solvable");
         let expected = [[c, -s, tx], [s, c, ty]];
         for (row, want) in m.0.iter().zip(expected) {

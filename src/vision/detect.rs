@@ -49,12 +49,7 @@ pub struct Detection {
 
 impl Detection {
     fn scaled(mut self, sx: f32, sy: f32) -> Detection {
-        self.bbox = BBox {
-            x: self.bbox.x * sx,
-            y: self.bbox.y * sy,
-            w: self.bbox.w * sx,
-            h: self.bbox.h * sy,
-        };
+        self.bbox = BBox { x: self.bbox.x * sx, y: self.bbox.y * sy, w: self.bbox.w * sx, h: self.bbox.h * sy };
         for p in &mut self.landmarks {
             p[0] *= sx;
             p[1] *= sy;
@@ -118,10 +113,7 @@ pub fn detection_size(width: u32, height: u32, max_side: u32, upscale: bool) -> 
         return (width, height);
     }
     let f = max_side as f64 / long as f64;
-    (
-        ((width as f64 * f).round() as u32).max(1),
-        ((height as f64 * f).round() as u32).max(1),
-    )
+    (((width as f64 * f).round() as u32).max(1), ((height as f64 * f).round() as u32).max(1))
 }
 
 pub fn prepare(img: &RgbImage, cfg: &DetectConfig) -> Prepared {
@@ -133,10 +125,7 @@ pub fn prepare(img: &RgbImage, cfg: &DetectConfig) -> Prepared {
         resized = warp::resize_bilinear(img, w, h, cfg.antialias);
         &resized
     };
-    let (pw, ph) = (
-        w.div_ceil(ALIGN).max(1) * ALIGN,
-        h.div_ceil(ALIGN).max(1) * ALIGN,
-    );
+    let (pw, ph) = (w.div_ceil(ALIGN).max(1) * ALIGN, h.div_ceil(ALIGN).max(1) * ALIGN);
     let data = super::pack_nchw(src, super::ChannelOrder::Bgr, pw as usize, ph as usize);
     Prepared {
         shape: [1, 3, ph as usize, pw as usize],
@@ -169,19 +158,11 @@ pub fn decode(
     let mut candidates = Vec::new();
     for stride in STRIDES {
         let (cols, rows) = (pw / stride, ph / stride);
-        let (cls, obj) = (
-            get(&format!("cls_{stride}"))?,
-            get(&format!("obj_{stride}"))?,
-        );
-        let (bbox, kps) = (
-            get(&format!("bbox_{stride}"))?,
-            get(&format!("kps_{stride}"))?,
-        );
+        let (cls, obj) = (get(&format!("cls_{stride}"))?, get(&format!("obj_{stride}"))?);
+        let (bbox, kps) = (get(&format!("bbox_{stride}"))?, get(&format!("kps_{stride}"))?);
         let n = rows * cols;
         if cls.len() < n || obj.len() < n || bbox.len() < 4 * n || kps.len() < 10 * n {
-            return Err(format!(
-                "detector output for stride {stride} has the wrong size"
-            ));
+            return Err(format!("detector output for stride {stride} has the wrong size"));
         }
         let s = stride as f32;
         for idx in 0..n {
@@ -195,24 +176,13 @@ pub fn decode(
             let (w, h) = (b[2].exp() * s, b[3].exp() * s);
             let k = &kps[idx * 10..idx * 10 + 10];
             let landmarks = std::array::from_fn(|i| [(k[2 * i] + c) * s, (k[2 * i + 1] + r) * s]);
-            candidates.push(Detection {
-                bbox: BBox {
-                    x: cx - w / 2.0,
-                    y: cy - h / 2.0,
-                    w,
-                    h,
-                },
-                landmarks,
-                score,
-            });
+            candidates.push(Detection { bbox: BBox { x: cx - w / 2.0, y: cy - h / 2.0, w, h }, landmarks, score });
         }
     }
     let mut faces: Vec<Detection> = nms(candidates, cfg.nms_iou, cfg.top_k)
         .into_iter()
         .map(|d| d.scaled(prepared.scale_x, prepared.scale_y))
-        .filter(|d| {
-            d.bbox.w.is_finite() && d.bbox.h.is_finite() && d.bbox.w.min(d.bbox.h) >= cfg.min_face
-        })
+        .filter(|d| d.bbox.w.is_finite() && d.bbox.h.is_finite() && d.bbox.w.min(d.bbox.h) >= cfg.min_face)
         .filter(|d| overlaps_frame(&d.bbox, prepared.width, prepared.height))
         .collect();
     sort_faces(&mut faces);
@@ -241,11 +211,7 @@ pub fn nms(mut candidates: Vec<Detection>, iou: f32, top_k: usize) -> Vec<Detect
 /// The stable order faces are reported in: largest box first, then top-to-bottom, left-to-right.
 pub fn sort_faces(faces: &mut [Detection]) {
     faces.sort_by(|a, b| {
-        b.bbox
-            .area()
-            .total_cmp(&a.bbox.area())
-            .then(a.bbox.y.total_cmp(&b.bbox.y))
-            .then(a.bbox.x.total_cmp(&b.bbox.x))
+        b.bbox.area().total_cmp(&a.bbox.area()).then(a.bbox.y.total_cmp(&b.bbox.y)).then(a.bbox.x.total_cmp(&b.bbox.x))
     });
 }
 
@@ -254,24 +220,12 @@ mod tests {
     use super::*;
 
     fn det(x: f32, y: f32, w: f32, score: f32) -> Detection {
-        Detection {
-            bbox: BBox { x, y, w, h: w },
-            landmarks: [[0.0; 2]; 5],
-            score,
-        }
+        Detection { bbox: BBox { x, y, w, h: w }, landmarks: [[0.0; 2]; 5], score }
     }
 
     #[test]
     fn nms_keeps_best_of_overlapping() {
-        let kept = nms(
-            vec![
-                det(0.0, 0.0, 10.0, 0.8),
-                det(1.0, 1.0, 10.0, 0.9),
-                det(50.0, 50.0, 10.0, 0.7),
-            ],
-            0.3,
-            100,
-        );
+        let kept = nms(vec![det(0.0, 0.0, 10.0, 0.8), det(1.0, 1.0, 10.0, 0.9), det(50.0, 50.0, 10.0, 0.7)], 0.3, 100);
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].score, 0.9);
         assert_eq!(kept[1].score, 0.7);
@@ -289,11 +243,7 @@ mod tests {
 
     #[test]
     fn faces_sorted_largest_first_then_position() {
-        let mut faces = vec![
-            det(50.0, 0.0, 10.0, 0.9),
-            det(0.0, 0.0, 20.0, 0.8),
-            det(0.0, 0.0, 10.0, 0.95),
-        ];
+        let mut faces = vec![det(50.0, 0.0, 10.0, 0.9), det(0.0, 0.0, 20.0, 0.8), det(0.0, 0.0, 10.0, 0.95)];
         sort_faces(&mut faces);
         assert_eq!(faces[0].bbox.w, 20.0);
         assert_eq!(faces[1].bbox.x, 0.0);
@@ -306,10 +256,7 @@ mod tests {
         let p = prepare(&img, &DetectConfig::default());
         assert_eq!(p.shape, [1, 3, 32, 64]);
         let plane = 32 * 64;
-        assert_eq!(
-            (p.data[0], p.data[plane], p.data[2 * plane]),
-            (3.0, 2.0, 1.0)
-        );
+        assert_eq!((p.data[0], p.data[plane], p.data[2 * plane]), (3.0, 2.0, 1.0));
         assert_eq!(p.data[33], 0.0, "padding is zero");
     }
 }

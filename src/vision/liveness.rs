@@ -31,8 +31,7 @@ pub fn crop_box(width: u32, height: u32, b: &BBox, scale: f64) -> (i64, i64, i64
     let scale = scale.min((sh - 1.0) / bh).min((sw - 1.0) / bw).max(0.0);
     let (nw, nh) = (bw * scale, bh * scale);
     let (cx, cy) = (b.x as f64 + bw / 2.0, b.y as f64 + bh / 2.0);
-    let (mut x0, mut y0, mut x1, mut y1) =
-        (cx - nw / 2.0, cy - nh / 2.0, cx + nw / 2.0, cy + nh / 2.0);
+    let (mut x0, mut y0, mut x1, mut y1) = (cx - nw / 2.0, cy - nh / 2.0, cx + nw / 2.0, cy + nh / 2.0);
     if x0 < 0.0 {
         x1 -= x0;
         x0 = 0.0;
@@ -67,16 +66,9 @@ pub fn from_logits(logits: &[f32]) -> Liveness {
     let exps: Vec<f32> = logits.iter().take(3).map(|&l| (l - max).exp()).collect();
     let sum: f32 = exps.iter().sum();
     for (p, e) in probabilities.iter_mut().zip(&exps) {
-        *p = if sum > 0.0 && sum.is_finite() {
-            e / sum
-        } else {
-            0.0
-        };
+        *p = if sum > 0.0 && sum.is_finite() { e / sum } else { 0.0 };
     }
-    Liveness {
-        score: probabilities[0],
-        probabilities,
-    }
+    Liveness { score: probabilities[0], probabilities }
 }
 
 #[cfg(test)]
@@ -86,12 +78,7 @@ mod tests {
     #[test]
     fn crop_is_shifted_inside_not_shrunk() {
         // A 100 px face at the left edge of a 1000x1000 image: 270 px crop starting at 0.
-        let b = BBox {
-            x: 0.0,
-            y: 450.0,
-            w: 100.0,
-            h: 100.0,
-        };
+        let b = BBox { x: 0.0, y: 450.0, w: 100.0, h: 100.0 };
         let (x0, y0, x1, y1) = crop_box(1000, 1000, &b, CROP_SCALE);
         assert_eq!((x0, x1 - x0), (0, 270));
         assert_eq!((y0, y1), (365, 635));
@@ -99,12 +86,7 @@ mod tests {
 
     #[test]
     fn crop_scale_capped_for_big_faces() {
-        let b = BBox {
-            x: 10.0,
-            y: 10.0,
-            w: 80.0,
-            h: 80.0,
-        };
+        let b = BBox { x: 10.0, y: 10.0, w: 80.0, h: 80.0 };
         let (x0, y0, x1, y1) = crop_box(100, 100, &b, CROP_SCALE);
         assert!(x0 >= 0 && y0 >= 0 && x1 <= 99 && y1 <= 99);
     }

@@ -113,13 +113,7 @@ pub fn pack_nchw(img: &RgbImage, order: ChannelOrder, width: usize, height: usiz
     out
 }
 
-fn pack_nchw_into(
-    img: &RgbImage,
-    order: ChannelOrder,
-    width: usize,
-    height: usize,
-    out: &mut [f32],
-) {
+fn pack_nchw_into(img: &RgbImage, order: ChannelOrder, width: usize, height: usize, out: &mut [f32]) {
     let plane = width * height;
     let (iw, ih) = (img.width() as usize, img.height() as usize);
     let channels = match order {
@@ -130,8 +124,7 @@ fn pack_nchw_into(
     for y in 0..ih.min(height) {
         let row = &raw[y * iw * 3..(y + 1) * iw * 3];
         for (plane_index, &c) in channels.iter().enumerate() {
-            let dst = &mut out
-                [plane_index * plane + y * width..plane_index * plane + y * width + iw.min(width)];
+            let dst = &mut out[plane_index * plane + y * width..plane_index * plane + y * width + iw.min(width)];
             for (d, px) in dst.iter_mut().zip(row.chunks_exact(3)) {
                 *d = px[c] as f32;
             }
@@ -155,14 +148,8 @@ pub struct Stages {
 }
 
 impl Stages {
-    pub const ALL: Stages = Stages {
-        liveness: true,
-        embed: true,
-    };
-    pub const DETECT_ONLY: Stages = Stages {
-        liveness: false,
-        embed: false,
-    };
+    pub const ALL: Stages = Stages { liveness: true, embed: true };
+    pub const DETECT_ONLY: Stages = Stages { liveness: false, embed: false };
 }
 
 /// Milliseconds spent in each stage of one [`FaceAnalyzer::analyze`] call.
@@ -221,59 +208,24 @@ impl FaceAnalyzer {
     pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>, VisionError> {
         let prepared = detect::prepare(img, &self.config.detect);
         let outputs = self.detector.run(&prepared.shape, &prepared.data)?;
-        detect::decode(
-            &prepared,
-            self.detector.output_names(),
-            &outputs,
-            &self.config.detect,
-        )
-        .map_err(VisionError::Output)
+        detect::decode(&prepared, self.detector.output_names(), &outputs, &self.config.detect)
+            .map_err(VisionError::Output)
     }
 
     /// The single-frame liveness verdict for each face.
-    pub fn liveness(
-        &mut self,
-        img: &RgbImage,
-        faces: &[Detection],
-    ) -> Result<Vec<Liveness>, VisionError> {
+    pub fn liveness(&mut self, img: &RgbImage, faces: &[Detection]) -> Result<Vec<Liveness>, VisionError> {
         let crops: Vec<RgbImage> = faces.iter().map(|d| liveness::crop(img, &d.bbox)).collect();
-        let logits = run_batched(
-            self.liveness.as_mut(),
-            &crops,
-            ChannelOrder::Bgr,
-            liveness::SIZE,
-            3,
-        )?;
+        let logits = run_batched(self.liveness.as_mut(), &crops, ChannelOrder::Bgr, liveness::SIZE, 3)?;
         Ok(logits.iter().map(|l| liveness::from_logits(l)).collect())
     }
 
     /// The embedding of each face; `None` where the landmarks cannot be aligned.
-    pub fn embed(
-        &mut self,
-        img: &RgbImage,
-        faces: &[Detection],
-    ) -> Result<Vec<Option<Embedding>>, VisionError> {
-        let aligned: Vec<Option<RgbImage>> = faces
-            .iter()
-            .map(|d| align::align(img, &d.landmarks))
-            .collect();
+    pub fn embed(&mut self, img: &RgbImage, faces: &[Detection]) -> Result<Vec<Option<Embedding>>, VisionError> {
+        let aligned: Vec<Option<RgbImage>> = faces.iter().map(|d| align::align(img, &d.landmarks)).collect();
         let crops: Vec<RgbImage> = aligned.iter().flatten().cloned().collect();
-        let mut raw = run_batched(
-            self.embedder.as_mut(),
-            &crops,
-            ChannelOrder::Rgb,
-            align::SIZE,
-            embed::DIM,
-        )?
-        .into_iter();
-        Ok(aligned
-            .iter()
-            .map(|a| {
-                a.as_ref()
-                    .and_then(|_| raw.next())
-                    .and_then(Embedding::from_raw)
-            })
-            .collect())
+        let mut raw =
+            run_batched(self.embedder.as_mut(), &crops, ChannelOrder::Rgb, align::SIZE, embed::DIM)?.into_iter();
+        Ok(aligned.iter().map(|a| a.as_ref().and_then(|_| raw.next()).and_then(Embedding::from_raw)).collect())
     }
 
     /// Embeds an already aligned 112x112 RGB face.
@@ -294,14 +246,8 @@ impl FaceAnalyzer {
         let t = Instant::now();
         let detections = self.detect(img)?;
         times.detect_ms = ms_since(t);
-        let mut faces: Vec<Face> = detections
-            .iter()
-            .map(|&detection| Face {
-                detection,
-                liveness: None,
-                embedding: None,
-            })
-            .collect();
+        let mut faces: Vec<Face> =
+            detections.iter().map(|&detection| Face { detection, liveness: None, embedding: None }).collect();
         if stages.liveness && !detections.is_empty() {
             let t = Instant::now();
             for (face, l) in faces.iter_mut().zip(self.liveness(img, &detections)?) {
@@ -316,12 +262,7 @@ impl FaceAnalyzer {
             }
             times.align_embed_ms = ms_since(t);
         }
-        Ok(Analysis {
-            width: img.width(),
-            height: img.height(),
-            faces,
-            times,
-        })
+        Ok(Analysis { width: img.width(), height: img.height(), faces, times })
     }
 }
 
@@ -343,9 +284,7 @@ fn run_batched(
             pack_nchw_into(crop, order, side, side, dst);
         }
         let outputs = model.run(&[chunk.len(), 3, side, side], &input)?;
-        let out = outputs
-            .first()
-            .ok_or_else(|| VisionError::Output("model returned no output".into()))?;
+        let out = outputs.first().ok_or_else(|| VisionError::Output("model returned no output".into()))?;
         if out.data.len() != out_len * chunk.len() {
             return Err(VisionError::Output(format!(
                 "expected {} values for {} faces, got {}",

@@ -19,10 +19,7 @@ pub struct Affine(pub [[f64; 3]; 2]);
 impl Affine {
     pub fn apply(&self, x: f64, y: f64) -> (f64, f64) {
         let m = &self.0;
-        (
-            m[0][0] * x + m[0][1] * y + m[0][2],
-            m[1][0] * x + m[1][1] * y + m[1][2],
-        )
+        (m[0][0] * x + m[0][1] * y + m[0][2], m[1][0] * x + m[1][1] * y + m[1][2])
     }
 
     /// The inverse map, or `None` when the map is singular.
@@ -33,22 +30,13 @@ impl Affine {
             return None;
         }
         let (ia, ib, id, ie) = (e / det, -b / det, -d / det, a / det);
-        Some(Affine([
-            [ia, ib, -(ia * c + ib * f)],
-            [id, ie, -(id * c + ie * f)],
-        ]))
+        Some(Affine([[ia, ib, -(ia * c + ib * f)], [id, ie, -(id * c + ie * f)]]))
     }
 }
 
 /// Fills a `width` x `height` image whose pixel `(x, y)` samples `src` at
 /// `dst_to_src(x, y)` (integer pixel centres, OpenCV's convention).
-pub fn warp(
-    src: &RgbImage,
-    dst_to_src: &Affine,
-    width: u32,
-    height: u32,
-    border: Border,
-) -> RgbImage {
+pub fn warp(src: &RgbImage, dst_to_src: &Affine, width: u32, height: u32, border: Border) -> RgbImage {
     let (sw, sh) = (src.width() as i64, src.height() as i64);
     let raw = src.as_raw();
     let pixel = |x: i64, y: i64| -> [f32; 3] {
@@ -72,12 +60,7 @@ pub fn warp(
         let (x0, y0) = (sx.floor(), sy.floor());
         let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
         let (x0, y0) = (x0 as i64, y0 as i64);
-        let (p00, p01, p10, p11) = (
-            pixel(x0, y0),
-            pixel(x0 + 1, y0),
-            pixel(x0, y0 + 1),
-            pixel(x0 + 1, y0 + 1),
-        );
+        let (p00, p01, p10, p11) = (pixel(x0, y0), pixel(x0 + 1, y0), pixel(x0, y0 + 1), pixel(x0 + 1, y0 + 1));
         for c in 0..3 {
             let top = p00[c] + (p01[c] - p00[c]) * fx;
             let bottom = p10[c] + (p11[c] - p10[c]) * fx;
@@ -91,10 +74,7 @@ pub fn warp(
 /// `out_w` x `out_h` samples with (half-pixel centres, as OpenCV's `resize`).
 pub fn crop_resize_map(x0: f64, y0: f64, w: f64, h: f64, out_w: u32, out_h: u32) -> Affine {
     let (sx, sy) = (w / out_w as f64, h / out_h as f64);
-    Affine([
-        [sx, 0.0, x0 + 0.5 * sx - 0.5],
-        [0.0, sy, y0 + 0.5 * sy - 0.5],
-    ])
+    Affine([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]])
 }
 
 /// Resizes `src` to `width` x `height` with a bilinear filter (SIMD, via
@@ -118,14 +98,7 @@ pub fn resize_bilinear(src: &RgbImage, width: u32, height: u32, antialias: bool)
         Some(img) => img,
         // Unreachable for a well-formed RgbImage; the scalar sampler computes the same map.
         None => {
-            let map = crop_resize_map(
-                0.0,
-                0.0,
-                src.width() as f64,
-                src.height() as f64,
-                width,
-                height,
-            );
+            let map = crop_resize_map(0.0, 0.0, src.width() as f64, src.height() as f64, width, height);
             warp(src, &map, width, height, Border::Replicate)
         }
     }
@@ -138,13 +111,7 @@ mod tests {
     #[test]
     fn identity_warp_copies() {
         let src = RgbImage::from_fn(5, 4, |x, y| image::Rgb([x as u8 * 10, y as u8 * 20, 7]));
-        let out = warp(
-            &src,
-            &Affine([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
-            5,
-            4,
-            Border::Zero,
-        );
+        let out = warp(&src, &Affine([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), 5, 4, Border::Zero);
         assert_eq!(out, src);
     }
 
@@ -152,48 +119,24 @@ mod tests {
     fn zero_border_is_black_and_replicate_is_edge() {
         let src = RgbImage::from_pixel(2, 2, image::Rgb([200, 100, 50]));
         let shift = Affine([[1.0, 0.0, 10.0], [0.0, 1.0, 10.0]]);
-        assert_eq!(
-            warp(&src, &shift, 1, 1, Border::Zero).get_pixel(0, 0).0,
-            [0, 0, 0]
-        );
-        assert_eq!(
-            warp(&src, &shift, 1, 1, Border::Replicate)
-                .get_pixel(0, 0)
-                .0,
-            [200, 100, 50]
-        );
+        assert_eq!(warp(&src, &shift, 1, 1, Border::Zero).get_pixel(0, 0).0, [0, 0, 0]);
+        assert_eq!(warp(&src, &shift, 1, 1, Border::Replicate).get_pixel(0, 0).0, [200, 100, 50]);
     }
 
     #[test]
     fn bilinear_midpoint_averages() {
         let src = RgbImage::from_fn(2, 1, |x, _| image::Rgb([if x == 0 { 0 } else { 100 }; 3]));
         let half = Affine([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]]);
-        assert_eq!(
-            warp(&src, &half, 1, 1, Border::Replicate).get_pixel(0, 0).0,
-            [50; 3]
-        );
+        assert_eq!(warp(&src, &half, 1, 1, Border::Replicate).get_pixel(0, 0).0, [50; 3]);
     }
 
     #[test]
     fn simd_resize_matches_the_scalar_sampler() {
-        let src = RgbImage::from_fn(37, 23, |x, y| {
-            image::Rgb([(x * 7) as u8, (y * 11) as u8, ((x * y) % 256) as u8])
-        });
+        let src = RgbImage::from_fn(37, 23, |x, y| image::Rgb([(x * 7) as u8, (y * 11) as u8, ((x * y) % 256) as u8]));
         for (w, h) in [(20, 12), (64, 40), (37, 23)] {
             let fast = resize_bilinear(&src, w, h, false);
-            let slow = warp(
-                &src,
-                &crop_resize_map(0.0, 0.0, 37.0, 23.0, w, h),
-                w,
-                h,
-                Border::Replicate,
-            );
-            let worst = fast
-                .as_raw()
-                .iter()
-                .zip(slow.as_raw())
-                .map(|(a, b)| a.abs_diff(*b))
-                .max();
+            let slow = warp(&src, &crop_resize_map(0.0, 0.0, 37.0, 23.0, w, h), w, h, Border::Replicate);
+            let worst = fast.as_raw().iter().zip(slow.as_raw()).map(|(a, b)| a.abs_diff(*b)).max();
             assert!(worst <= Some(1), "{w}x{h}: off by {worst:?}");
         }
     }

@@ -33,19 +33,11 @@ fn deepface_pairs_are_all_right() {
         if let Some(e) = cache.get(name) {
             return e.clone();
         }
-        let analysis = analyzer
-            .analyze(&load(&dir.join(name)), Stages::ALL)
-            .expect("analyze");
-        let face = analysis
-            .faces
-            .first()
-            .unwrap_or_else(|| panic!("{name}: no face found"));
+        let analysis = analyzer.analyze(&load(&dir.join(name)), Stages::ALL).expect("analyze");
+        let face = analysis.faces.first().unwrap_or_else(|| panic!("{name}: no face found"));
         photos += 1;
         live += usize::from(face.liveness.is_some_and(|l| l.score >= 0.5));
-        let e = face
-            .embedding
-            .clone()
-            .unwrap_or_else(|| panic!("{name}: not aligned"));
+        let e = face.embedding.clone().unwrap_or_else(|| panic!("{name}: not aligned"));
         cache.insert(name.to_string(), e.clone());
         e
     };
@@ -65,8 +57,5 @@ fn deepface_pairs_are_all_right() {
     assert_eq!(r.accuracy, 1.0);
     assert_eq!(r.roc_auc, 1.0);
     assert!(r.min_genuine > r.max_impostor, "{r:?}");
-    assert!(
-        live * 2 >= photos,
-        "only {live} of {photos} real photos judged live: liveness preprocessing broken?"
-    );
+    assert!(live * 2 >= photos, "only {live} of {photos} real photos judged live: liveness preprocessing broken?");
 }

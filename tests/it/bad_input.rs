@@ -39,20 +39,16 @@ fn truncated_jpeg() {
     for cut in [bytes.len() / 2, bytes.len() - 2, 200] {
         match decode(&bytes[..cut]) {
             Err(DecodeError::Corrupt(msg)) => assert!(!msg.is_empty()),
-            other => panic!(
-                "a JPEG cut at {cut} bytes must be refused as corrupt, got {:?}",
-                other.map(|i| i.dimensions())
-            ),
+            other => {
+                panic!("a JPEG cut at {cut} bytes must be refused as corrupt, got {:?}", other.map(|i| i.dimensions()))
+            }
         }
     }
 }
 
 #[test]
 fn jpeg_header_only_is_corrupt() {
-    assert!(matches!(
-        decode(&[0xFF, 0xD8, 0xFF, 0xD9]),
-        Err(DecodeError::Corrupt(_))
-    ));
+    assert!(matches!(decode(&[0xFF, 0xD8, 0xFF, 0xD9]), Err(DecodeError::Corrupt(_))));
 }
 
 /// A 60-byte PNG whose header claims 50000x50000 pixels (7.5 GB of RGB):
@@ -70,13 +66,7 @@ fn header_claiming_50000_squared() {
     png.extend_from_slice(&ihdr);
     png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
     // An empty zlib stream as the only IDAT chunk, then IEND.
-    for (kind, data) in [
-        (
-            &b"IDAT"[..],
-            &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01][..],
-        ),
-        (b"IEND", &[]),
-    ] {
+    for (kind, data) in [(&b"IDAT"[..], &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01][..]), (b"IEND", &[])] {
         let mut chunk = kind.to_vec();
         chunk.extend_from_slice(data);
         png.extend_from_slice(&(data.len() as u32).to_be_bytes());
@@ -95,10 +85,7 @@ fn header_claiming_50000_squared() {
 #[test]
 fn jpeg_header_claiming_50000_squared() {
     let mut bytes = std::fs::read(testdata("bench/frame_640x480.jpg")).expect("frame");
-    let sof = bytes
-        .windows(2)
-        .position(|w| w == [0xFF, 0xC0])
-        .expect("baseline SOF0 marker");
+    let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).expect("baseline SOF0 marker");
     // SOF0: marker, length (2), precision (1), height (2), width (2).
     bytes[sof + 5..sof + 7].copy_from_slice(&50_000u16.to_be_bytes());
     bytes[sof + 7..sof + 9].copy_from_slice(&50_000u16.to_be_bytes());
@@ -114,11 +101,7 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
         }
     }
     !crc
@@ -127,9 +110,7 @@ fn crc32(data: &[u8]) -> u32 {
 #[test]
 fn one_pixel_image_has_no_face() {
     let mut png = Vec::new();
-    RgbImage::new(1, 1)
-        .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
-        .expect("encode");
+    RgbImage::new(1, 1).write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).expect("encode");
     let img = decode(&png).expect("1x1 decodes");
     let analysis = analyzer().analyze(&img, Stages::ALL).expect("analyze");
     assert!(analysis.faces.is_empty());
@@ -139,17 +120,11 @@ fn one_pixel_image_has_no_face() {
 fn photos_without_a_person_have_no_face() {
     let mut analyzer = analyzer();
     for name in ["chelsea.png", "coffee.png"] {
-        let analysis = analyzer
-            .analyze(&load(&fixture(name)), Stages::ALL)
-            .expect("analyze");
+        let analysis = analyzer.analyze(&load(&fixture(name)), Stages::ALL).expect("analyze");
         assert!(
             analysis.faces.is_empty(),
             "{name}: {:?}",
-            analysis
-                .faces
-                .iter()
-                .map(|f| f.detection)
-                .collect::<Vec<_>>()
+            analysis.faces.iter().map(|f| f.detection).collect::<Vec<_>>()
         );
     }
 }
@@ -161,34 +136,16 @@ fn crowd_photo_gives_many_faces_in_a_stable_order() {
     let first = analyzer.analyze(&img, Stages::ALL).expect("analyze");
     let second = analyzer.analyze(&img, Stages::ALL).expect("analyze");
     assert!(first.faces.len() >= 5, "found {} faces", first.faces.len());
-    assert_eq!(
-        first.faces, second.faces,
-        "same frame, same faces, same order"
-    );
+    assert_eq!(first.faces, second.faces, "same frame, same faces, same order");
     for pair in first.faces.windows(2) {
-        assert!(
-            pair[0].detection.bbox.area() >= pair[1].detection.bbox.area(),
-            "largest first"
-        );
+        assert!(pair[0].detection.bbox.area() >= pair[1].detection.bbox.area(), "largest first");
     }
-    assert!(
-        first
-            .faces
-            .iter()
-            .all(|f| f.embedding.is_some() && f.liveness.is_some())
-    );
+    assert!(first.faces.iter().all(|f| f.embedding.is_some() && f.liveness.is_some()));
     // Every face is a different person.
     for (i, a) in first.faces.iter().enumerate() {
         for b in &first.faces[i + 1..] {
-            let cos = a
-                .embedding
-                .as_ref()
-                .expect("e")
-                .cosine(b.embedding.as_ref().expect("e"));
-            assert!(
-                cos < 0.363,
-                "two faces of the crowd matched each other: {cos}"
-            );
+            let cos = a.embedding.as_ref().expect("e").cosine(b.embedding.as_ref().expect("e"));
+            assert!(cos < 0.363, "two faces of the crowd matched each other: {cos}");
         }
     }
 }

@@ -13,25 +13,16 @@ pub fn root() -> PathBuf {
 /// A file fetched by scripts/fetch.py into tests/fixtures.
 pub fn fixture(name: &str) -> PathBuf {
     let path = root().join("tests/fixtures").join(name);
-    assert!(
-        path.is_file(),
-        "{} missing: run `make setup` (scripts/fetch.py)",
-        path.display()
-    );
+    assert!(path.is_file(), "{} missing: run `make setup` (scripts/fetch.py)", path.display());
     path
 }
 
 /// The shared test data beside the repository (`../shared/testdata`).
 pub fn testdata(rel: &str) -> PathBuf {
-    let base = std::env::var_os("ROSTRO_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/testdata"));
+    let base =
+        std::env::var_os("ROSTRO_TESTDATA").map(PathBuf::from).unwrap_or_else(|| root().join("../shared/testdata"));
     let path = base.join(rel);
-    assert!(
-        path.exists(),
-        "{} missing: the shared test data must sit beside the repository",
-        path.display()
-    );
+    assert!(path.exists(), "{} missing: the shared test data must sit beside the repository", path.display());
     path
 }
 
@@ -51,6 +42,5 @@ pub fn analyzer() -> FaceAnalyzer {
 
 pub fn load(path: &std::path::Path) -> RgbImage {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    decode_image(&bytes, &DecodeLimits::default())
-        .unwrap_or_else(|e| panic!("decode {}: {e}", path.display()))
+    decode_image(&bytes, &DecodeLimits::default()).unwrap_or_else(|e| panic!("decode {}: {e}", path.display()))
 }

@@ -10,8 +10,7 @@ use crate::common::{analyzer, fixture, load};
 
 fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut out = Vec::new();
-    img.write_to(&mut Cursor::new(&mut out), format)
-        .expect("encode");
+    img.write_to(&mut Cursor::new(&mut out), format).expect("encode");
     out
 }
 
@@ -21,11 +20,7 @@ fn analyze_bytes(analyzer: &mut FaceAnalyzer, bytes: &[u8]) -> Analysis {
 }
 
 fn same_person(a: &Analysis, b: &Analysis) -> f32 {
-    a.faces[0]
-        .embedding
-        .as_ref()
-        .expect("e")
-        .cosine(b.faces[0].embedding.as_ref().expect("e"))
+    a.faces[0].embedding.as_ref().expect("e").cosine(b.faces[0].embedding.as_ref().expect("e"))
 }
 
 #[test]
@@ -35,29 +30,10 @@ fn pixel_formats_give_the_same_face() {
     let reference = analyzer.analyze(&original, Stages::ALL).expect("analyze");
     let rgb = DynamicImage::ImageRgb8(original);
     let cases = [
-        (
-            "RGBA8 PNG",
-            encode(&DynamicImage::ImageRgba8(rgb.to_rgba8()), ImageFormat::Png),
-            0.99,
-        ),
-        (
-            "RGB16 PNG",
-            encode(&DynamicImage::ImageRgb16(rgb.to_rgb16()), ImageFormat::Png),
-            0.99,
-        ),
-        (
-            "grey PNG",
-            encode(&DynamicImage::ImageLuma8(rgb.to_luma8()), ImageFormat::Png),
-            0.6,
-        ),
-        (
-            "grey16 PNG",
-            encode(
-                &DynamicImage::ImageLuma16(rgb.to_luma16()),
-                ImageFormat::Png,
-            ),
-            0.6,
-        ),
+        ("RGBA8 PNG", encode(&DynamicImage::ImageRgba8(rgb.to_rgba8()), ImageFormat::Png), 0.99),
+        ("RGB16 PNG", encode(&DynamicImage::ImageRgb16(rgb.to_rgb16()), ImageFormat::Png), 0.99),
+        ("grey PNG", encode(&DynamicImage::ImageLuma8(rgb.to_luma8()), ImageFormat::Png), 0.6),
+        ("grey16 PNG", encode(&DynamicImage::ImageLuma16(rgb.to_luma16()), ImageFormat::Png), 0.6),
         ("WebP", encode(&rgb, ImageFormat::WebP), 0.99),
         ("BMP", encode(&rgb, ImageFormat::Bmp), 0.99),
         ("TIFF", encode(&rgb, ImageFormat::Tiff), 0.99),
@@ -98,27 +74,13 @@ fn exif_orientation_is_honoured() {
     let upright = DynamicImage::ImageRgb8(load(&fixture("obama2.jpg")));
     let reference = analyze_bytes(&mut analyzer, &encode(&upright, ImageFormat::Jpeg));
     // Stored sideways, with the tag that tells a viewer how to turn it back.
-    for (stored, tag) in [
-        (upright.rotate270(), 6u16),
-        (upright.rotate90(), 8),
-        (upright.rotate180(), 3),
-    ] {
+    for (stored, tag) in [(upright.rotate270(), 6u16), (upright.rotate90(), 8), (upright.rotate180(), 3)] {
         let bytes = with_exif_orientation(&encode(&stored, ImageFormat::Jpeg), tag);
         let a = analyze_bytes(&mut analyzer, &bytes);
-        assert_eq!(
-            (a.width, a.height),
-            (reference.width, reference.height),
-            "orientation {tag}"
-        );
+        assert_eq!((a.width, a.height), (reference.width, reference.height), "orientation {tag}");
         assert_eq!(a.faces.len(), 1, "orientation {tag}");
-        let (ra, rb) = (
-            &reference.faces[0].detection.bbox,
-            &a.faces[0].detection.bbox,
-        );
-        assert!(
-            (ra.x - rb.x).abs() < 4.0 && (ra.y - rb.y).abs() < 4.0,
-            "orientation {tag}: {ra:?} vs {rb:?}"
-        );
+        let (ra, rb) = (&reference.faces[0].detection.bbox, &a.faces[0].detection.bbox);
+        assert!((ra.x - rb.x).abs() < 4.0 && (ra.y - rb.y).abs() < 4.0, "orientation {tag}: {ra:?} vs {rb:?}");
         assert!(same_person(&reference, &a) > 0.95, "orientation {tag}");
     }
 }
@@ -140,29 +102,18 @@ fn sizes_from_tiny_to_4000_px() {
     );
     let a = analyzer.analyze(&big, Stages::ALL).expect("analyze");
     let bb = a.faces[0].detection.bbox;
-    assert!(
-        (bb.x / f - rb.x).abs() < 6.0 && (bb.w / f - rb.w).abs() < 6.0,
-        "{bb:?} vs {rb:?} x{f}"
-    );
+    assert!((bb.x / f - rb.x).abs() < 6.0 && (bb.w / f - rb.w).abs() < 6.0, "{bb:?} vs {rb:?} x{f}");
     assert!(same_person(&reference, &a) > 0.9);
     // Portrait crop around the face.
-    let portrait = image::imageops::crop_imm(
-        &img,
-        (rb.x - 40.0) as u32,
-        0,
-        (rb.w + 80.0) as u32,
-        img.height(),
-    )
-    .to_image();
+    let portrait =
+        image::imageops::crop_imm(&img, (rb.x - 40.0) as u32, 0, (rb.w + 80.0) as u32, img.height()).to_image();
     let a = analyzer.analyze(&portrait, Stages::ALL).expect("analyze");
     assert_eq!(a.faces.len(), 1);
     assert!(same_person(&reference, &a) > 0.9);
     // Tiny images: no panic, no face or a face, never an error.
     for side in [1, 2, 7, 31, 33] {
         let tiny = image::imageops::resize(&img, side, side, image::imageops::FilterType::Triangle);
-        analyzer
-            .analyze(&tiny, Stages::ALL)
-            .expect("tiny images analyse");
+        analyzer.analyze(&tiny, Stages::ALL).expect("tiny images analyse");
     }
     let _: RgbImage = img;
 }

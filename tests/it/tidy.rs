@@ -25,10 +25,7 @@ fn every_module_starts_with_a_doc_line() {
         .filter(|f| !std::fs::read_to_string(f).expect("read").starts_with("//!"))
         .map(|f| f.display().to_string())
         .collect();
-    assert!(
-        missing.is_empty(),
-        "files without a leading `//!` line: {missing:?}"
-    );
+    assert!(missing.is_empty(), "files without a leading `//!` line: {missing:?}");
 }
 
 #[test]

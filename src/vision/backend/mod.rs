@@ -68,9 +68,7 @@ impl std::str::FromStr for BackendKind {
         match s {
             "ort" => Ok(BackendKind::Ort),
             "tract" => Ok(BackendKind::Tract),
-            other => Err(format!(
-                "unknown backend '{other}' (expected 'ort' or 'tract')"
-            )),
+            other => Err(format!("unknown backend '{other}' (expected 'ort' or 'tract')")),
         }
     }
 }
@@ -83,23 +81,20 @@ pub struct Threads {
     pub intra: usize,
     /// Whether idle intra-op threads spin before sleeping: lower latency, more CPU.
     pub spin: bool,
+    /// One thread pool for every model in the process (ONNX Runtime's global
+    /// pool) rather than one per model. Per-model pools that spin steal the
+    /// cores from each other when the models run one after another.
+    pub shared_pool: bool,
 }
 
 impl Default for Threads {
     fn default() -> Self {
-        Threads {
-            intra: 2,
-            spin: true,
-        }
+        Threads { intra: 2, spin: true, shared_pool: true }
     }
 }
 
 /// Builds the backend named by `kind`.
-pub fn create(
-    kind: BackendKind,
-    runtime_lib: &Path,
-    threads: Threads,
-) -> Result<Box<dyn Backend>, BackendError> {
+pub fn create(kind: BackendKind, runtime_lib: &Path, threads: Threads) -> Result<Box<dyn Backend>, BackendError> {
     match kind {
         BackendKind::Ort => Ok(Box::new(ort::OrtBackend::new(runtime_lib, threads)?)),
         #[cfg(feature = "tract")]

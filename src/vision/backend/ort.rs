@@ -3,21 +3,20 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use ort::environment::Environment;
+use ort::environment::{Environment, GlobalThreadPoolOptions};
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::TensorRef;
 
 use super::{Backend, BackendError, Model, Tensor, Threads};
 
-/// The process loads one ONNX Runtime library once; every backend shares its environment.
+/// The process loads one ONNX Runtime library once; every backend shares its
+/// environment, and with `Threads::shared_pool` its one thread pool, sized by
+/// the first backend created.
 static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
 
-fn environment(lib: &Path) -> Result<Environment, BackendError> {
-    let load_error = |reason: String| BackendError::Load {
-        path: lib.to_path_buf(),
-        reason,
-    };
+fn environment(lib: &Path, threads: Threads) -> Result<Environment, BackendError> {
+    let load_error = |reason: String| BackendError::Load { path: lib.to_path_buf(), reason };
     if !lib.is_file() {
         return Err(load_error(
             "ONNX Runtime library not found; run `make fetch` (scripts/fetch.py) or set ORT_DYLIB_PATH".into(),
@@ -25,11 +24,16 @@ fn environment(lib: &Path) -> Result<Environment, BackendError> {
     }
     ENVIRONMENT
         .get_or_init(|| {
-            ort::init_from(lib)
-                .map_err(|e| e.to_string())?
-                .with_name("rostro")
-                .build()
-                .map_err(|e| e.to_string())
+            let mut builder = ort::init_from(lib).map_err(|e| e.to_string())?.with_name("rostro");
+            if threads.shared_pool {
+                let pool = GlobalThreadPoolOptions::default()
+                    .with_intra_threads(threads.intra)
+                    .and_then(|p| p.with_inter_threads(1))
+                    .and_then(|p| p.with_spin_control(threads.spin))
+                    .map_err(|e| e.to_string())?;
+                builder = builder.with_global_thread_pool(pool);
+            }
+            builder.build().map_err(|e| e.to_string())
         })
         .clone()
         .map_err(load_error)
@@ -42,50 +46,39 @@ pub struct OrtBackend {
 
 impl OrtBackend {
     pub fn new(runtime_lib: &Path, threads: Threads) -> Result<Self, BackendError> {
-        Ok(OrtBackend {
-            env: environment(runtime_lib)?,
-            threads,
-        })
+        Ok(OrtBackend { env: environment(runtime_lib, threads)?, threads })
     }
 }
 
 impl Backend for OrtBackend {
     fn load(&self, path: &Path) -> Result<Box<dyn Model>, BackendError> {
-        let fail = |e: &dyn std::fmt::Display| BackendError::Load {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
+        let fail = |e: &dyn std::fmt::Display| BackendError::Load { path: path.to_path_buf(), reason: e.to_string() };
         if !path.is_file() {
-            return Err(fail(
-                &"model file not found; run `make fetch` (scripts/fetch.py)",
-            ));
+            return Err(fail(&"model file not found; run `make fetch` (scripts/fetch.py)"));
         }
-        let session = Session::builder(&self.env)
-            .and_then(|b| Ok(b.with_optimization_level(GraphOptimizationLevel::All)?))
-            .and_then(|b| Ok(b.with_intra_threads(self.threads.intra)?))
-            .and_then(|b| Ok(b.with_inter_threads(1)?))
-            .and_then(|b| Ok(b.with_intra_op_spinning(self.threads.spin)?))
-            .and_then(|mut b| b.commit_from_file(path))
-            .map_err(|e| fail(&e))?;
-        let outputs = session
-            .outputs()
-            .iter()
-            .map(|o| o.name().to_string())
-            .collect();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        Ok(Box::new(OrtModel {
-            session,
-            outputs,
-            name,
-        }))
+        let mut builder = session_builder(&self.env, self.threads).map_err(|e| fail(&e))?;
+        let session = builder.commit_from_file(path).map_err(|e| fail(&e))?;
+        let outputs = session.outputs().iter().map(|o| o.name().to_string()).collect();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(Box::new(OrtModel { session, outputs, name }))
     }
 
     fn name(&self) -> &'static str {
         "ort"
     }
+}
+
+fn session_builder(env: &Environment, threads: Threads) -> ort::Result<SessionBuilder> {
+    let builder = Session::builder(env)?.with_optimization_level(GraphOptimizationLevel::All)?;
+    if threads.shared_pool {
+        return Ok(builder);
+    }
+    // A pool per model: three spinning pools on two cores contend.
+    Ok(builder
+        .with_independent_thread_pool()?
+        .with_intra_threads(threads.intra)?
+        .with_inter_threads(1)?
+        .with_intra_op_spinning(threads.spin)?)
 }
 
 struct OrtModel {
@@ -96,26 +89,18 @@ struct OrtModel {
 
 impl Model for OrtModel {
     fn run(&mut self, shape: &[usize], input: &[f32]) -> Result<Vec<Tensor>, BackendError> {
-        let fail = |e: ort::Error| BackendError::Run {
-            model: self.name.clone(),
-            reason: e.to_string(),
-        };
+        let fail = |e: ort::Error| BackendError::Run { model: self.name.clone(), reason: e.to_string() };
         let tensor = TensorRef::from_array_view((shape.to_vec(), input)).map_err(fail)?;
         let outputs = self.session.run(ort::inputs![tensor]).map_err(fail)?;
         let mut result = Vec::with_capacity(self.outputs.len());
         for name in &self.outputs {
-            let value = outputs
-                .get(name.as_str())
-                .ok_or_else(|| BackendError::Run {
-                    model: self.name.clone(),
-                    reason: format!("output {name} missing"),
-                })?;
+            let value = outputs.get(name.as_str()).ok_or_else(|| BackendError::Run {
+                model: self.name.clone(),
+                reason: format!("output {name} missing"),
+            })?;
             let (out_shape, data) = value.try_extract_tensor::<f32>().map_err(fail)?;
             result.push(Tensor {
-                shape: out_shape
-                    .iter()
-                    .map(|&d| usize::try_from(d).unwrap_or(0))
-                    .collect(),
+                shape: out_shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect(),
                 data: data.to_vec(),
             });
         }

@@ -29,30 +29,15 @@ impl Default for TractBackend {
 
 impl Backend for TractBackend {
     fn load(&self, path: &Path) -> Result<Box<dyn Model>, BackendError> {
-        let fail = |e: &dyn std::fmt::Display| BackendError::Load {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let model = tract_onnx::onnx()
-            .model_for_path(path)
-            .map_err(|e| fail(&e))?;
+        let fail = |e: &dyn std::fmt::Display| BackendError::Load { path: path.to_path_buf(), reason: e.to_string() };
+        let model = tract_onnx::onnx().model_for_path(path).map_err(|e| fail(&e))?;
         // tract labels outlets with the ONNX output names; fall back to the producing node's name.
         let outlets = model.output_outlets().map_err(|e| fail(&e))?.to_vec();
         let outputs = outlets
             .iter()
-            .map(|o| {
-                model
-                    .outlet_label(*o)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| model.node(o.node).name.clone())
-            })
+            .map(|o| model.outlet_label(*o).map(str::to_string).unwrap_or_else(|| model.node(o.node).name.clone()))
             .collect();
-        Ok(Box::new(TractModel {
-            path: path.to_path_buf(),
-            model,
-            plans: HashMap::new(),
-            outputs,
-        }))
+        Ok(Box::new(TractModel { path: path.to_path_buf(), model, plans: HashMap::new(), outputs }))
     }
 
     fn name(&self) -> &'static str {
@@ -74,12 +59,7 @@ impl TractModel {
         if let Some(plan) = self.plans.get(shape) {
             return Ok(plan.clone());
         }
-        let plan = self
-            .model
-            .clone()
-            .with_input_fact(0, f32::fact(shape).into())?
-            .into_optimized()?
-            .into_runnable()?;
+        let plan = self.model.clone().with_input_fact(0, f32::fact(shape).into())?.into_optimized()?.into_runnable()?;
         if self.plans.len() >= MAX_PLANS {
             self.plans.clear();
         }
@@ -91,10 +71,7 @@ impl TractModel {
 impl Model for TractModel {
     fn run(&mut self, shape: &[usize], input: &[f32]) -> Result<Vec<Tensor>, BackendError> {
         let model = self.path.display().to_string();
-        let fail = |e: TractError| BackendError::Run {
-            model: model.clone(),
-            reason: e.to_string(),
-        };
+        let fail = |e: TractError| BackendError::Run { model: model.clone(), reason: e.to_string() };
         let plan = self.plan(shape).map_err(fail)?;
         let input = tract_onnx::prelude::Tensor::from_shape(shape, input).map_err(fail)?;
         let outputs = plan.run(tvec!(input.into())).map_err(fail)?;
@@ -102,10 +79,7 @@ impl Model for TractModel {
             .iter()
             .map(|o| {
                 let view = o.to_plain_array_view::<f32>()?;
-                Ok(Tensor {
-                    shape: view.shape().to_vec(),
-                    data: view.iter().copied().collect(),
-                })
+                Ok(Tensor { shape: view.shape().to_vec(), data: view.iter().copied().collect() })
             })
             .collect::<TractResult<Vec<_>>>()
             .map_err(fail)
