@@ -293,9 +293,12 @@ fn write_analysis(
         }
     }
     let t = &a.times;
-    writeln!(
-        out,
-        "  time: detect {:.1} ms, liveness {:.1} ms, align+embed {:.1} ms",
-        t.detect_ms, t.liveness_ms, t.align_embed_ms
-    )
+    let mut times = vec![format!("detect {:.1} ms", t.detect_ms)];
+    if a.faces.iter().any(|f| f.liveness.is_some()) {
+        times.push(format!("liveness {:.1} ms", t.liveness_ms));
+    }
+    if embeddings && !a.faces.is_empty() {
+        times.push(format!("align+embed {:.1} ms", t.align_embed_ms));
+    }
+    writeln!(out, "  time: {}", times.join(", "))
 }
