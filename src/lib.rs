@@ -5,4 +5,5 @@ pub mod biometrics;
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod gallery;
 pub mod vision;
