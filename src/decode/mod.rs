@@ -44,13 +44,12 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Dec
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
-    let reader =
+    let mut reader =
         ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| DecodeError::Corrupt(e.to_string()))?;
     let format = reader.format().ok_or(DecodeError::UnsupportedFormat)?;
     if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err(DecodeError::Corrupt("JPEG data ends before its end-of-image marker".into()));
     }
-    let mut reader = reader;
     let mut decoder_limits = Limits::default();
     decoder_limits.max_image_width = Some(limits.max_side);
     decoder_limits.max_image_height = Some(limits.max_side);

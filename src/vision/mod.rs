@@ -228,18 +228,6 @@ impl FaceAnalyzer {
         Ok(aligned.iter().map(|a| a.as_ref().and_then(|_| raw.next()).and_then(Embedding::from_raw)).collect())
     }
 
-    /// Embeds an already aligned 112x112 RGB face.
-    pub fn embed_aligned(&mut self, aligned: &RgbImage) -> Result<Option<Embedding>, VisionError> {
-        let raw = run_batched(
-            self.embedder.as_mut(),
-            std::slice::from_ref(aligned),
-            ChannelOrder::Rgb,
-            align::SIZE,
-            embed::DIM,
-        )?;
-        Ok(raw.into_iter().next().and_then(Embedding::from_raw))
-    }
-
     /// Runs detection and the chosen later stages on one frame.
     pub fn analyze(&mut self, img: &RgbImage, stages: Stages) -> Result<Analysis, VisionError> {
         let mut times = StageTimes::default();
