@@ -134,25 +134,7 @@ impl Cli {
         }
         Ok(result)
     }
-}
 
-/// Latency percentiles of one stage, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Percentiles {
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-}
-
-impl Percentiles {
-    pub fn of(mut samples: Vec<f64>) -> Percentiles {
-        samples.sort_by(f64::total_cmp);
-        let at = |q: f64| samples.get(((samples.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
-        Percentiles { p50: at(0.5), p90: at(0.9), p99: at(0.99) }
-    }
-}
-
-impl Cli {
     /// `rostro bench`: decode and analyse one image `frames` times after a
     /// warm-up, printing per-stage percentiles (medians resist the outliers a
     /// shared machine produces better than criterion's means).
@@ -202,6 +184,22 @@ impl Cli {
             }
         }
         Ok(())
+    }
+}
+
+/// Latency percentiles of one stage, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+impl Percentiles {
+    pub fn of(mut samples: Vec<f64>) -> Percentiles {
+        samples.sort_by(f64::total_cmp);
+        let at = |q: f64| samples.get(((samples.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+        Percentiles { p50: at(0.5), p90: at(0.9), p99: at(0.99) }
     }
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 mod exact;
 
-pub use exact::top_k_exact;
+use exact::top_k_exact;
 
 /// A face template's id in the gallery (chosen by the store).
 pub type FaceId = u64;

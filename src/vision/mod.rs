@@ -149,7 +149,6 @@ pub struct Stages {
 
 impl Stages {
     pub const ALL: Stages = Stages { liveness: true, embed: true };
-    pub const DETECT_ONLY: Stages = Stages { liveness: false, embed: false };
 }
 
 /// Milliseconds spent in each stage of one [`FaceAnalyzer::analyze`] call.
