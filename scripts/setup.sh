@@ -10,6 +10,13 @@ python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v npm >/dev/null || need+=(npm)
 command -v cc >/dev/null || need+=(build-essential)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+# GStreamer decodes the enrolment/verification videos (and, later, cameras);
+# -tools and -ugly are only for making test clips with gst-launch-1.0.
+for pkg in libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base \
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
+  gstreamer1.0-tools; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need+=("$pkg")
+done
 
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}"

@@ -5,7 +5,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::{AuthConfig, ServerConfig};
 use crate::decode::DecodeLimits;
+use crate::gallery::GalleryConfig;
+use crate::service::PasswordlessConfig;
+use crate::store::StoreConfig;
+use crate::video::VideoConfig;
 use crate::vision::VisionConfig;
 
 const DEFAULT: &str = include_str!("../config/default.toml");
@@ -15,6 +20,12 @@ const DEFAULT: &str = include_str!("../config/default.toml");
 pub struct Config {
     pub vision: VisionConfig,
     pub decode: DecodeLimits,
+    pub video: VideoConfig,
+    pub gallery: GalleryConfig,
+    pub store: StoreConfig,
+    pub passwordless: PasswordlessConfig,
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +78,32 @@ impl Config {
         if v.detect.max_side != 0 && v.detect.max_side < 32 {
             return Err(ConfigError::Invalid("vision.detect.max_side must be 0 (native) or at least 32".into()));
         }
-        Ok(())
+        let s = &self.server;
+        if s.inference_workers == 0 || s.queue == 0 {
+            return Err(ConfigError::Invalid("server.inference_workers and server.queue must be at least 1".into()));
+        }
+        if !(s.base_path.is_empty() || s.base_path.starts_with('/') && !s.base_path.ends_with('/')) {
+            return Err(ConfigError::Invalid("server.base_path must be empty or start (and not end) with '/'".into()));
+        }
+        if self.video.sample_fps.is_nan() || self.video.sample_fps <= 0.0 || self.video.max_frames == 0 {
+            return Err(ConfigError::Invalid("video.sample_fps and video.max_frames must be positive".into()));
+        }
+        self.auth.validate().map_err(ConfigError::Invalid)
+    }
+
+    /// Applies the environment: `ROSTRO_API_KEYS=key1:companyA,key2:companyB`
+    /// adds API keys; `ROSTRO_DATA_DIR` and `ROSTRO_BIND` set those settings.
+    pub fn apply_env(&mut self) -> Result<(), ConfigError> {
+        if let Ok(keys) = std::env::var("ROSTRO_API_KEYS") {
+            self.auth.keys.extend(crate::api::parse_key_list(&keys).map_err(ConfigError::Invalid)?);
+        }
+        if let Some(dir) = std::env::var_os("ROSTRO_DATA_DIR") {
+            self.store.data_dir = dir.into();
+        }
+        if let Ok(bind) = std::env::var("ROSTRO_BIND") {
+            self.server.bind = bind;
+        }
+        self.validate()
     }
 }
 

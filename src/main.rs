@@ -71,6 +71,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the HTTP service (Passwordless API) on the embedded store. API keys come from
+    /// the config's [auth] and from ROSTRO_API_KEYS=key1:companyA,key2:companyB.
+    Serve {
+        /// Address to listen on (default: server.bind, or ROSTRO_BIND).
+        #[arg(long)]
+        bind: Option<String>,
+        /// Store folder (default: store.data_dir, or ROSTRO_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Recompute every stored face template from the kept enrolment images with the
+    /// current models (run with the service stopped).
+    Reembed {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -86,6 +102,27 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     config.validate()?;
     let files = ModelFiles::locate(args.models.as_deref());
+    match args.command {
+        Command::Serve { bind, data_dir } => {
+            config.apply_env()?;
+            config.server.bind = bind.unwrap_or(config.server.bind);
+            config.store.data_dir = data_dir.unwrap_or(config.store.data_dir);
+            return serve(config, &files);
+        }
+        Command::Reembed { data_dir } => {
+            config.apply_env()?;
+            config.store.data_dir = data_dir.unwrap_or(config.store.data_dir);
+            let store = rostro::store::SledStore::open(&config.store)?;
+            let mut analyzer = FaceAnalyzer::new(&files, config.vision.clone()).context("loading the face models")?;
+            let report = rostro::service::reembed(&store, &mut analyzer, &config, &mut |done, total| {
+                eprint!("\rrostro: re-embedded {done}/{total}");
+            })?;
+            eprintln!();
+            println!("{}", serde_json::to_string(&report)?);
+            return Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        _ => {}
+    }
     let analyzer = FaceAnalyzer::new(&files, config.vision.clone()).context("loading the face models")?;
     let output = |json: bool| if json { Output::Json } else { Output::Text };
     let stdout = std::io::stdout();
@@ -107,6 +144,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Serve { .. } | Command::Reembed { .. } => unreachable!("handled above"),
         Command::Compare { a, b, json, threshold } => {
             let threshold = threshold.unwrap_or(config.vision.match_threshold);
             let mut cli = Cli { analyzer, limits: config.decode, output: output(json) };
@@ -122,6 +160,26 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     out.flush()?;
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn serve(config: Config, files: &ModelFiles) -> anyhow::Result<ExitCode> {
+    let config = std::sync::Arc::new(config);
+    if config.auth.keys.is_empty() {
+        eprintln!("rostro: warning: no API keys configured; every request will get 401 (set ROSTRO_API_KEYS)");
+    }
+    let (state, report) = rostro::api::build_state(config.clone(), files)?;
+    eprintln!(
+        "rostro: store {} opened; {} faces loaded into the gallery in {:.0} ms ({} of another model skipped)",
+        config.store.data_dir.display(),
+        report.faces,
+        report.millis,
+        report.skipped_other_model
+    );
+    actix_web::rt::System::new().block_on(rostro::api::serve(state, |addr| {
+        eprintln!("rostro: listening on http://{addr}{}", config.server.base_path);
+    }))?;
+    eprintln!("rostro: stopped; store flushed");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {

@@ -1,3 +1,4 @@
 //! Biometric decisions and how well they are made (no HTTP types here).
 
+pub mod capture;
 pub mod metrics;

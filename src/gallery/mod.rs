@@ -141,11 +141,21 @@ impl TenantIndex {
 
     /// The `k` most similar live faces, best first.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Match>, GalleryError> {
+        self.search_where(query, k, |_| true)
+    }
+
+    /// The `k` most similar live faces that `keep` accepts, best first.
+    pub fn search_where(
+        &self,
+        query: &[f32],
+        k: usize,
+        keep: impl Fn(FaceId) -> bool,
+    ) -> Result<Vec<Match>, GalleryError> {
         self.check(query)?;
         if k == 0 || self.is_empty() {
             return Ok(Vec::new());
         }
-        let hits = top_k_exact(&self.vectors, self.dim, query, k, |slot| self.alive[slot]);
+        let hits = top_k_exact(&self.vectors, self.dim, query, k, |slot| self.alive[slot] && keep(self.ids[slot]));
         Ok(hits.into_iter().map(|(slot, score)| Match { id: self.ids[slot], score }).collect())
     }
 }
@@ -172,8 +182,19 @@ impl Gallery {
     }
 
     pub fn search(&self, tenant: &str, query: &[f32], k: usize) -> Result<Vec<Match>, GalleryError> {
+        self.search_where(tenant, query, k, |_| true)
+    }
+
+    /// Like [`Gallery::search`], among the faces `keep` accepts.
+    pub fn search_where(
+        &self,
+        tenant: &str,
+        query: &[f32],
+        k: usize,
+        keep: impl Fn(FaceId) -> bool,
+    ) -> Result<Vec<Match>, GalleryError> {
         match self.tenants.get(tenant) {
-            Some(t) => t.search(query, k),
+            Some(t) => t.search_where(query, k, keep),
             None if query.len() != self.dim => Err(GalleryError::Dimension { got: query.len(), want: self.dim }),
             None => Ok(Vec::new()),
         }

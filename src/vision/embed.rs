@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 pub const DIM: usize = 128;
 
+/// Which model made an embedding; stored with every template so that a
+/// gallery built by another model is never searched with this one's vectors.
+pub const MODEL: &str = "sface-2021dec";
+
 /// OpenCV's same-person threshold for SFace with cosine similarity.
 pub const DEFAULT_THRESHOLD: f32 = 0.363;
 
