@@ -54,7 +54,7 @@ pub enum VideoError {
     Unsupported(String),
     #[error("the video is truncated or corrupt: {0}")]
     Corrupt(String),
-    #[error("the video has no decodable frames")]
+    #[error("the video has no decodable frames: it is corrupt, truncated or empty")]
     NoFrames,
     #[error("the video is too short: {got} frames sampled at {fps} fps, at least {min} needed")]
     TooShort { got: usize, min: usize, fps: f32 },

@@ -17,16 +17,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     // Static segments first: they win over `{id}`.
     cfg.service(
         web::scope("/api/v1/passwordless/client")
-            .route("/enroll", web::post().to(enroll_video))
-            .route("/face-enroll", web::post().to(enroll_image))
-            .route("/verify", web::post().to(verify_video))
-            .route("/face-verify", web::post().to(verify_image))
-            .route("/facial", web::post().to(search))
-            .route("", web::get().to(list))
-            .route("/{id}", web::get().to(get))
-            .route("/{id}", web::put().to(update))
-            .route("/{id}", web::delete().to(delete)),
+            .service(resource("/enroll").route(web::post().to(enroll_video)))
+            .service(resource("/face-enroll").route(web::post().to(enroll_image)))
+            .service(resource("/verify").route(web::post().to(verify_video)))
+            .service(resource("/face-verify").route(web::post().to(verify_image)))
+            .service(resource("/facial").route(web::post().to(search)))
+            .service(resource("").route(web::get().to(list)))
+            .service(
+                resource("/{id}")
+                    .route(web::get().to(get))
+                    .route(web::put().to(update))
+                    .route(web::delete().to(delete)),
+            ),
     );
+}
+
+/// A resource whose unsupported methods get a 405 in the error envelope.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|req: HttpRequest| async move {
+        let ctx = Ctx::new(&req);
+        Err::<HttpResponse, _>(
+            ctx.fail(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed on {}", req.method(), req.path())),
+        )
+    }))
 }
 
 #[derive(Serialize)]

@@ -2,10 +2,13 @@
 //! Models and fixtures come from `scripts/fetch.py` (`make test` runs it).
 
 mod accuracy;
+mod api;
 mod backends;
 mod bad_input;
 mod cli;
 mod common;
 mod golden;
+mod http;
 mod inputs;
+mod server;
 mod tidy;

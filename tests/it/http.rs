@@ -1,0 +1,221 @@
+//! A minimal HTTP/1.1 client over `TcpStream` (so tests can also send what
+//! no polite client would: a lying Content-Length, a body that never ends)
+//! and the two ways of running Rostro: in this process, or as the binary.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use rostro::config::Config;
+use serde_json::Value;
+
+use crate::common::root;
+
+pub const KEY_A: &str = "key-company-a-0001";
+pub const KEY_B: &str = "key-company-b-0002";
+pub const KEYS: &str = "key-company-a-0001:company-a,key-company-b-0002:company-b";
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("{} body is not JSON ({e}): {}", self.status, String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the status and, for errors, the Passwordless envelope; returns the JSON.
+    pub fn expect(&self, status: u16) -> Value {
+        let json = self.json();
+        assert_eq!(self.status, status, "{json}");
+        if status >= 400 {
+            assert_eq!(json["code"], status, "{json}");
+            assert!(json["message"].as_str().is_some_and(|m| !m.is_empty()), "{json}");
+            assert!(json["requestId"].as_str().is_some_and(|m| !m.is_empty()), "{json}");
+        }
+        json
+    }
+}
+
+/// Sends raw bytes, then reads the whole answer (the server closes the
+/// connection). Status 0: no connection or no answer.
+pub fn raw(addr: SocketAddr, request: &[u8]) -> Resp {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return Resp { status: 0, headers: Vec::new(), body: Vec::new() };
+    };
+    s.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
+    // The server may answer and close before reading everything we send (413).
+    let _ = s.write_all(request);
+    read_response(&mut s)
+}
+
+pub fn read_response(s: &mut TcpStream) -> Resp {
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Resp { status: 0, headers: Vec::new(), body: buf };
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).expect("status line");
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
+    let mut body = buf[end + 4..].to_vec();
+    if let Some(n) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
+        body.truncate(n.1.parse().unwrap_or(body.len()));
+    }
+    Resp { status, headers, body }
+}
+
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or(b"");
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    raw(addr, &bytes)
+}
+
+pub fn b64(path: &Path) -> String {
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).expect("read fixture"))
+}
+
+/// A client bound to one server and key.
+#[derive(Clone, Copy)]
+pub struct Client<'a> {
+    pub addr: SocketAddr,
+    pub key: &'a str,
+}
+
+impl Client<'_> {
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.key)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Resp {
+        let body = serde_json::to_vec(body).expect("json");
+        let auth = self.auth();
+        request(self.addr, "POST", path, &[("Authorization", &auth), ("Content-Type", "application/json")], Some(&body))
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> Resp {
+        let body = serde_json::to_vec(body).expect("json");
+        let auth = self.auth();
+        request(self.addr, "PUT", path, &[("Authorization", &auth), ("Content-Type", "application/json")], Some(&body))
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        request(self.addr, "GET", path, &[("Authorization", &self.auth())], None)
+    }
+
+    pub fn delete(&self, path: &str) -> Resp {
+        request(self.addr, "DELETE", path, &[("Authorization", &self.auth())], None)
+    }
+
+    /// PL-02 with a photo file.
+    pub fn enroll(&self, name: &str, external_id: Option<&str>, photo: &Path) -> Resp {
+        let mut user = serde_json::json!({"fullName": name});
+        if let Some(e) = external_id {
+            user["externalId"] = e.into();
+        }
+        self.post("/api/v1/passwordless/client/face-enroll", &serde_json::json!({"user": user, "image": b64(photo)}))
+    }
+
+    pub fn verify(&self, photo: &Path) -> Resp {
+        self.post("/api/v1/passwordless/client/face-verify", &serde_json::json!({"image": b64(photo)}))
+    }
+
+    pub fn search(&self, photo: &Path, top: usize) -> Resp {
+        self.post("/api/v1/passwordless/client/facial", &serde_json::json!({"image": b64(photo), "rankingTop": top}))
+    }
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rostro-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Rostro in this process, on a free loopback port, with a fresh store.
+pub fn in_process(name: &str, edit: impl FnOnce(&mut Config)) -> SocketAddr {
+    let mut config = Config::load(None).expect("default config");
+    config.store.data_dir = temp_dir(name);
+    config.server.bind = "127.0.0.1:0".into();
+    config.auth.keys = rostro::api::parse_key_list(KEYS).expect("keys");
+    edit(&mut config);
+    config.validate().expect("valid test config");
+    let files = rostro::vision::ModelFiles::in_dir(&root().join("models"));
+    let (state, _) = rostro::api::build_state(Arc::new(config), &files).expect("state");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = actix_web::rt::System::new().block_on(rostro::api::serve(state, move |addr| {
+            let _ = tx.send(addr);
+        }));
+    });
+    rx.recv_timeout(Duration::from_secs(60)).expect("server started")
+}
+
+/// The `rostro serve` binary on a free port; killed when dropped.
+pub struct Binary {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Binary {
+    pub fn start(data_dir: &Path) -> Binary {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let child = Command::new(env!("CARGO_BIN_EXE_rostro"))
+            .args(["--models", root().join("models").to_str().expect("utf-8")])
+            .args(["serve", "--bind", &addr.to_string(), "--data-dir", data_dir.to_str().expect("utf-8")])
+            .env("ROSTRO_API_KEYS", KEYS)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rostro serve");
+        let started = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(120), "rostro serve did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Binary { child, addr }
+    }
+
+    /// SIGTERM, then the exit status and what it printed.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let status = self.child.wait().expect("wait");
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (status, err)
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

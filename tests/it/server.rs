@@ -1,0 +1,95 @@
+//! `rostro serve` as a black box: started as a process, talked to over
+//! loopback, stopped gently (SIGTERM) and brutally (SIGKILL).
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::fixture;
+use crate::http::{Binary, Client, KEY_A, temp_dir};
+
+#[test]
+fn serve_restart_keeps_users_and_faces() {
+    let dir = temp_dir("restart");
+    let server = Binary::start(&dir);
+    let a = Client { addr: server.addr, key: KEY_A };
+    let r = a.enroll("Barack Obama", Some("o-1"), &fixture("obama.jpg"));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["user"]["id"].as_str().expect("id").to_string();
+    assert_eq!(a.put(&format!("/api/v1/passwordless/client/{id}"), &json!({"fullName": "B. Obama"})).status, 200);
+    let (status, log) = server.terminate();
+    assert!(status.success(), "graceful stop: {status:?}\n{log}");
+    assert!(log.contains("store flushed"), "{log}");
+
+    let server = Binary::start(&dir);
+    let a = Client { addr: server.addr, key: KEY_A };
+    let user = a.get(&format!("/api/v1/passwordless/client/{id}")).expect(200);
+    assert_eq!(user["fullName"], "B. Obama");
+    let v = a.verify(&fixture("obama2.jpg")).expect(200);
+    assert_eq!(v["user"]["id"], id.as_str());
+    a.enroll("Barack Obama", Some("o-1"), &fixture("obama3.jpg")).expect(409);
+}
+
+/// Enrolments in flight when the process is killed: every one answered 200
+/// is there after a restart, and searchable.
+#[test]
+fn kill_9_loses_no_acknowledged_enrolment() {
+    let dir = temp_dir("crash");
+    let server = Binary::start(&dir);
+    let addr = server.addr;
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let photos = [fixture("obama.jpg"), fixture("biden.jpg"), fixture("astronaut.png")];
+    let clients: Vec<_> = (0..4)
+        .map(|n| {
+            let (acked, stop, photo) = (acked.clone(), stop.clone(), photos[n % 3].clone());
+            std::thread::spawn(move || {
+                let a = Client { addr, key: KEY_A };
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let r = a.enroll(&format!("client {n} #{i}"), Some(&format!("ext-{n}-{i}")), &photo);
+                    if r.status == 200 {
+                        let id = r.json()["user"]["id"].as_str().expect("id").to_string();
+                        acked.lock().expect("lock").insert((id, n % 3));
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    while acked.lock().expect("lock").len() < 12 {
+        assert!(started.elapsed() < Duration::from_secs(300), "enrolments too slow");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Kill while requests are in flight.
+    let mut server = server;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("wait");
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().expect("client thread");
+    }
+    let acked = acked.lock().expect("lock").clone();
+    drop(server);
+
+    let server = Binary::start(&dir);
+    let a = Client { addr: server.addr, key: KEY_A };
+    for (id, _) in &acked {
+        a.get(&format!("/api/v1/passwordless/client/{id}")).expect(200);
+    }
+    let listed = a.get("/api/v1/passwordless/client?limit=100").expect(200);
+    assert!(listed["totalDocs"].as_u64().expect("total") >= acked.len() as u64);
+    for (p, photo) in photos.iter().enumerate() {
+        let found = a.search(photo, 100).expect(200);
+        let ids: BTreeSet<&str> =
+            found["clientList"].as_array().expect("list").iter().filter_map(|c| c["user"]["id"].as_str()).collect();
+        for (id, _) in acked.iter().filter(|(_, q)| *q == p) {
+            assert!(ids.contains(id.as_str()), "acknowledged enrolment {id} not searchable after kill -9");
+        }
+    }
+    eprintln!("crash test: {} acknowledged enrolments, all present after kill -9", acked.len());
+}
