@@ -9,8 +9,13 @@ TEST_FEATURES ?= tract
 setup:
 	@scripts/setup.sh
 
-## Build (release) and run the face pipeline on the fixture photos.
+## Build (release) and run the service on the embedded store, printing a demo API key.
 run: setup
+	$(CARGO) build --release
+	@scripts/run.sh target/release/rostro
+
+## The face pipeline on the fixture photos, from the command line.
+demo: setup
 	$(CARGO) build --release
 	@scripts/demo.sh target/release/rostro
 

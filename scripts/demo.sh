@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What `make run` shows until the HTTP service lands: the face pipeline on real photos.
+# What `make demo` shows: the face pipeline on real photos, from the command line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/release/rostro}

@@ -8,6 +8,7 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod gallery;
+pub mod loadgen;
 pub mod service;
 pub mod store;
 pub mod util;

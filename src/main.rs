@@ -81,6 +81,29 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Load a running Rostro with concurrent clients; latency percentiles per client count.
+    Load {
+        /// Base URL of the service, e.g. http://127.0.0.1:8080
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// API key (default: the first of ROSTRO_API_KEYS).
+        #[arg(long)]
+        key: Option<String>,
+        /// Passwordless route: face-enroll, face-verify, facial, enroll (video) or verify (video).
+        #[arg(long, default_value = "face-verify")]
+        route: String,
+        /// The photo (or video, for enroll/verify) every request sends.
+        #[arg(long)]
+        media: PathBuf,
+        /// Client counts to run one after another, e.g. 1,8.
+        #[arg(long, value_delimiter = ',', default_value = "1,8")]
+        clients: Vec<usize>,
+        /// Requests each client sends.
+        #[arg(long, default_value_t = 50)]
+        requests: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Recompute every stored face template from the kept enrolment images with the
     /// current models (run with the service stopped).
     Reembed {
@@ -103,6 +126,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.validate()?;
     let files = ModelFiles::locate(args.models.as_deref());
     match args.command {
+        Command::Load { url, key, route, media, clients, requests, json } => {
+            return load(&url, key, route, &media, &clients, requests, json);
+        }
         Command::Serve { bind, data_dir } => {
             config.apply_env()?;
             config.server.bind = bind.unwrap_or(config.server.bind);
@@ -144,7 +170,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Serve { .. } | Command::Reembed { .. } => unreachable!("handled above"),
+        Command::Serve { .. } | Command::Reembed { .. } | Command::Load { .. } => unreachable!("handled above"),
         Command::Compare { a, b, json, threshold } => {
             let threshold = threshold.unwrap_or(config.vision.match_threshold);
             let mut cli = Cli { analyzer, limits: config.decode, output: output(json) };
@@ -160,6 +186,53 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     out.flush()?;
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn load(
+    url: &str,
+    key: Option<String>,
+    route: String,
+    media: &std::path::Path,
+    clients: &[usize],
+    requests: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let key = key
+        .or_else(|| std::env::var("ROSTRO_API_KEYS").ok().and_then(|k| k.split(':').next().map(str::to_string)))
+        .context("give --key or set ROSTRO_API_KEYS")?;
+    let (addr, base_path) = rostro::loadgen::resolve(url).map_err(anyhow::Error::msg)?;
+    let media = std::fs::read(media).with_context(|| format!("reading {}", media.display()))?;
+    let plan = rostro::loadgen::LoadPlan { addr, base_path, key, route, media, requests_per_client: requests.max(1) };
+    if plan.route.contains("verify") || plan.route == "facial" {
+        plan.prepare().map_err(anyhow::Error::msg)?;
+    }
+    for &n in clients {
+        let progress = |done: usize, total: usize| {
+            if done.is_multiple_of(5) || done == total {
+                eprint!("\r{}: {n} clients, {done}/{total} answered", plan.route);
+            }
+        };
+        let r = plan.run(n.max(1), &progress);
+        eprintln!();
+        if json {
+            println!("{}", serde_json::to_string(&r)?);
+        } else {
+            println!(
+                "{:<12} clients {:>3}  ok {:>4}/{:<4}  p50 {:>8.1} ms  p90 {:>8.1} ms  p99 {:>8.1} ms  max {:>8.1} ms  {:>6.1} req/s  other {:?}",
+                r.route,
+                r.clients,
+                r.ok,
+                r.requests,
+                r.latency_ms.p50,
+                r.latency_ms.p90,
+                r.latency_ms.p99,
+                r.max_ms,
+                r.requests_per_s,
+                r.other_statuses
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(config: Config, files: &ModelFiles) -> anyhow::Result<ExitCode> {

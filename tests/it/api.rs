@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::common::{fixture, testdata};
-use crate::http::{Client, KEY_A, KEY_B, b64, in_process, raw, request, temp_dir};
+use crate::http::{Client, KEY_A, KEY_B, RespExt, b64, in_process, raw, request, temp_dir};
 
 const BASE: &str = "/api/v1/passwordless/client";
 
@@ -378,4 +378,25 @@ fn enrol_and_verify_by_video() {
     assert!(r["message"].as_str().is_some_and(|m| m.contains("too short")), "{r}");
     a.post(&format!("{BASE}/verify"), &json!({"video": "R2tYZm81OUNob0VCUXZlQg=="})).expect(400);
     assert_eq!(a.get(BASE).expect(200)["totalDocs"], 1, "only the good video enrolled");
+}
+
+#[test]
+fn the_load_tool_measures_a_running_service() {
+    let addr = in_process("load", |_| {});
+    let plan = rostro::loadgen::LoadPlan {
+        addr,
+        base_path: String::new(),
+        key: KEY_A.into(),
+        route: "face-verify".into(),
+        media: std::fs::read(fixture("obama.jpg")).expect("read"),
+        requests_per_client: 2,
+    };
+    plan.prepare().expect("enrol first");
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let r = plan.run(2, &|_, _| {
+        answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!((r.requests, r.ok), (4, 4), "{r:?}");
+    assert_eq!(answered.into_inner(), 4);
+    assert!(r.latency_ms.p50 > 0.0 && r.latency_ms.p99 >= r.latency_ms.p50 && r.requests_per_s > 0.0);
 }

@@ -1,8 +1,9 @@
-//! A minimal HTTP/1.1 client over `TcpStream` (so tests can also send what
-//! no polite client would: a lying Content-Length, a body that never ends)
-//! and the two ways of running Rostro: in this process, or as the binary.
+//! Talking to Rostro: the library's minimal HTTP/1.1 client (raw bytes, so
+//! tests can send what no polite client would: a lying Content-Length, a
+//! body that never ends), assertions on answers, and the two ways of running
+//! Rostro: in this process, or as the binary.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use rostro::config::Config;
+pub use rostro::loadgen::{Resp, raw, request};
 use serde_json::Value;
 
 use crate::common::root;
@@ -19,26 +21,21 @@ pub const KEY_A: &str = "key-company-a-0001";
 pub const KEY_B: &str = "key-company-b-0002";
 pub const KEYS: &str = "key-company-a-0001:company-a,key-company-b-0002:company-b";
 
-#[derive(Debug)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+/// Assertions on an answer.
+pub trait RespExt {
+    fn json(&self) -> Value;
+    /// Asserts the status and, for errors, the Passwordless envelope; returns the JSON.
+    fn expect(&self, status: u16) -> Value;
 }
 
-impl Resp {
-    pub fn json(&self) -> Value {
+impl RespExt for Resp {
+    fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!("{} body is not JSON ({e}): {}", self.status, String::from_utf8_lossy(&self.body))
         })
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// Asserts the status and, for errors, the Passwordless envelope; returns the JSON.
-    pub fn expect(&self, status: u16) -> Value {
+    fn expect(&self, status: u16) -> Value {
         let json = self.json();
         assert_eq!(self.status, status, "{json}");
         if status >= 400 {
@@ -48,51 +45,6 @@ impl Resp {
         }
         json
     }
-}
-
-/// Sends raw bytes, then reads the whole answer (the server closes the
-/// connection). Status 0: no connection or no answer.
-pub fn raw(addr: SocketAddr, request: &[u8]) -> Resp {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return Resp { status: 0, headers: Vec::new(), body: Vec::new() };
-    };
-    s.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
-    // The server may answer and close before reading everything we send (413).
-    let _ = s.write_all(request);
-    read_response(&mut s)
-}
-
-pub fn read_response(s: &mut TcpStream) -> Resp {
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Resp { status: 0, headers: Vec::new(), body: buf };
-    };
-    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).expect("status line");
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
-    let mut body = buf[end + 4..].to_vec();
-    if let Some(n) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
-        body.truncate(n.1.parse().unwrap_or(body.len()));
-    }
-    Resp { status, headers, body }
-}
-
-pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let body = body.unwrap_or(b"");
-    if !body.is_empty() || method == "POST" || method == "PUT" {
-        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    req.push_str("\r\n");
-    let mut bytes = req.into_bytes();
-    bytes.extend_from_slice(body);
-    raw(addr, &bytes)
 }
 
 pub fn b64(path: &Path) -> String {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::common::fixture;
-use crate::http::{Binary, Client, KEY_A, temp_dir};
+use crate::http::{Binary, Client, KEY_A, RespExt, temp_dir};
 
 #[test]
 fn serve_restart_keeps_users_and_faces() {

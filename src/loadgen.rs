@@ -1,0 +1,187 @@
+//! `rostro load`: concurrent clients against a running Rostro, with latency
+//! percentiles per client count. Also the minimal HTTP/1.1 client it (and the
+//! integration tests) use: plain `TcpStream`, one request per connection.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::cli::Percentiles;
+
+#[derive(Debug, Clone)]
+pub struct Resp {
+    /// 0 when there was no connection or no answer.
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    fn none(body: Vec<u8>) -> Resp {
+        Resp { status: 0, headers: Vec::new(), body }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends raw bytes, then reads the whole answer (we ask the server to close).
+pub fn raw(addr: SocketAddr, request: &[u8]) -> Resp {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return Resp::none(Vec::new());
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(300)));
+    // The server may answer and close before reading everything (413).
+    let _ = s.write_all(request);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Resp::none(buf);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
+    let mut body = buf[end + 4..].to_vec();
+    if let Some((_, n)) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
+        body.truncate(n.parse().unwrap_or(body.len()));
+    }
+    Resp { status, headers, body }
+}
+
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or(b"");
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    raw(addr, &bytes)
+}
+
+/// What to send.
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    pub addr: SocketAddr,
+    pub base_path: String,
+    pub key: String,
+    /// `face-enroll`, `face-verify`, `enroll`, `verify` or `facial`.
+    pub route: String,
+    pub media: Vec<u8>,
+    pub requests_per_client: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadResult {
+    pub route: String,
+    pub clients: usize,
+    pub requests: usize,
+    pub ok: usize,
+    /// Status code -> count, for answers other than 200.
+    pub other_statuses: Vec<(u16, usize)>,
+    pub latency_ms: Percentiles,
+    pub max_ms: f64,
+    pub requests_per_s: f64,
+}
+
+pub fn resolve(url: &str) -> Result<(SocketAddr, String), String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// URLs"))?;
+    let (host, path) =
+        rest.split_once('/').map_or((rest, String::new()), |(h, p)| (h, format!("/{}", p.trim_end_matches('/'))));
+    let addr = host
+        .to_socket_addrs()
+        .map_err(|e| format!("{host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host}: no address"))?;
+    Ok((addr, if path == "/" { String::new() } else { path }))
+}
+
+impl LoadPlan {
+    fn body(&self, n: usize) -> Vec<u8> {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.media);
+        let field = if self.route == "enroll" || self.route == "verify" { "video" } else { "image" };
+        let mut body = serde_json::json!({ field: b64 });
+        if self.route.contains("enroll") {
+            body["user"] = serde_json::json!({"fullName": format!("Load Test {n}")});
+        }
+        serde_json::to_vec(&body).expect("JSON")
+    }
+
+    fn send(&self, body: &[u8]) -> Resp {
+        let auth = format!("Bearer {}", self.key);
+        let path = format!("{}/api/v1/passwordless/client/{}", self.base_path, self.route);
+        request(self.addr, "POST", &path, &[("Authorization", &auth), ("Content-Type", "application/json")], Some(body))
+    }
+
+    /// `clients` threads, each sending `requests_per_client` requests back to back.
+    /// `progress(done, total)` is called from the clients as answers arrive.
+    pub fn run(&self, clients: usize, progress: &(dyn Fn(usize, usize) + Sync)) -> LoadResult {
+        let total = clients * self.requests_per_client;
+        let done = Arc::new(AtomicUsize::new(0));
+        let bodies: Vec<Vec<u8>> = (0..clients).map(|c| self.body(c)).collect();
+        let started = Instant::now();
+        let samples: Vec<(u16, f64)> = std::thread::scope(|s| {
+            let handles: Vec<_> = bodies
+                .iter()
+                .map(|body| {
+                    let done = done.clone();
+                    s.spawn(move || {
+                        (0..self.requests_per_client)
+                            .map(|_| {
+                                let t = Instant::now();
+                                let r = self.send(body);
+                                let ms = t.elapsed().as_secs_f64() * 1e3;
+                                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                                (r.status, ms)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        });
+        let wall = started.elapsed().as_secs_f64();
+        let ok: Vec<f64> = samples.iter().filter(|(s, _)| *s == 200).map(|&(_, ms)| ms).collect();
+        let mut other: Vec<(u16, usize)> = Vec::new();
+        for &(status, _) in samples.iter().filter(|(s, _)| *s != 200) {
+            match other.iter_mut().find(|(s, _)| *s == status) {
+                Some(entry) => entry.1 += 1,
+                None => other.push((status, 1)),
+            }
+        }
+        LoadResult {
+            route: self.route.clone(),
+            clients,
+            requests: samples.len(),
+            ok: ok.len(),
+            other_statuses: other,
+            max_ms: ok.iter().copied().fold(0.0, f64::max),
+            latency_ms: Percentiles::of(ok),
+            requests_per_s: samples.len() as f64 / wall.max(1e-9),
+        }
+    }
+
+    /// Enrols the media once (image routes), so that verify and search have someone to find.
+    pub fn prepare(&self) -> Result<(), String> {
+        let route = if self.route == "verify" { "enroll" } else { "face-enroll" };
+        let plan = LoadPlan { route: route.into(), ..self.clone() };
+        let r = plan.send(&plan.body(0));
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(format!("enrolling first: {} {}", r.status, String::from_utf8_lossy(&r.body)))
+        }
+    }
+}
