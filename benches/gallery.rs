@@ -9,40 +9,21 @@ use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rostro::gallery::{FaceId, GalleryConfig, TenantIndex};
+use rostro::util::SynthRng;
 
 const DIM: usize = 128;
 
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn unit(&mut self, around: Option<&[f32]>, spread: f32) -> Vec<f32> {
-        let v: Vec<f32> = (0..DIM)
-            .map(|i| {
-                let n = (self.uniform() + self.uniform() + self.uniform() + self.uniform() - 2.0) * 1.732;
-                around.map_or(0.0, |c| c[i]) + spread * n
-            })
-            .collect();
-        let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt();
-        v.into_iter().map(|a| a / norm).collect()
-    }
-}
-
 fn gallery(c: &mut Criterion) {
     let max: usize = std::env::var("ROSTRO_BENCH_GALLERY_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let mut rng = Rng(0xBE1C4);
+    let mut rng = SynthRng(0xBE1C4);
     for n in [10_000usize, 100_000, 1_000_000].into_iter().filter(|&n| n <= max) {
         let people = n / 10;
-        let centres: Vec<Vec<f32>> = (0..people).map(|_| rng.unit(None, 1.0)).collect();
-        let vectors: Vec<Vec<f32>> = (0..n).map(|i| rng.unit(Some(&centres[i / 10]), 0.051)).collect();
+        let centres: Vec<Vec<f32>> = (0..people).map(|_| rng.unit(DIM, None, 1.0)).collect();
+        let vectors: Vec<Vec<f32>> = (0..n).map(|i| rng.unit(DIM, Some(&centres[i / 10]), 0.051)).collect();
         let faces: Vec<(FaceId, &[f32])> =
             vectors.iter().enumerate().map(|(i, v)| (i as FaceId, v.as_slice())).collect();
-        let queries: Vec<Vec<f32>> = (0..200).map(|i| rng.unit(Some(&centres[(i * 7919) % people]), 0.051)).collect();
+        let queries: Vec<Vec<f32>> =
+            (0..200).map(|i| rng.unit(DIM, Some(&centres[(i * 7919) % people]), 0.051)).collect();
         let t = Instant::now();
         let mut index = TenantIndex::new(DIM, GalleryConfig::default());
         index.upsert_many(&faces).expect("insert");

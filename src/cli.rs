@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
@@ -299,4 +300,100 @@ fn write_analysis(
         times.push(format!("align+embed {:.1} ms", t.align_embed_ms));
     }
     writeln!(out, "  time: {}", times.join(", "))
+}
+
+/// What `rostro bench-gallery` measured for one gallery size.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GalleryBench {
+    pub faces: usize,
+    pub write_s: f64,
+    pub open_s: f64,
+    /// Rebuilding the in-memory gallery from the store (what `serve` does at start-up).
+    pub load_s: f64,
+    pub search_top10_ms: Percentiles,
+    pub searches_per_s: f64,
+    pub recall_at_1: f64,
+}
+
+/// Builds a synthetic store of `faces` users (10 per identity cluster) in
+/// `dir`, reopens it, rebuilds the gallery as start-up does, and times top-10
+/// searches with noisy copies of enrolled faces.
+pub fn bench_gallery(
+    faces: usize,
+    dir: &Path,
+    config: &crate::config::Config,
+    progress: &mut dyn FnMut(&str),
+) -> Result<GalleryBench, Box<dyn std::error::Error>> {
+    use crate::store::{Enrolment, Images, SledStore, Status, Store, StoreConfig, Template, User};
+    use crate::util::SynthRng;
+    use crate::vision::embed;
+    let _ = std::fs::remove_dir_all(dir);
+    let store_config = StoreConfig { data_dir: dir.to_path_buf(), key: "ab".repeat(32) };
+    let mut rng = SynthRng(0x5EED_0001);
+    let identities = faces.div_ceil(10);
+    let centres: Vec<Vec<f32>> = (0..identities).map(|_| rng.unit(embed::DIM, None, 1.0)).collect();
+    let t = Instant::now();
+    {
+        let store = SledStore::open(&store_config)?;
+        for start in (0..faces).step_by(10_000) {
+            let batch: Vec<Enrolment> = (start..faces.min(start + 10_000))
+                .map(|i| Enrolment {
+                    user: User {
+                        id: format!("{i:024x}"),
+                        company_id: "bench".into(),
+                        full_name: format!("Synthetic {i}"),
+                        email: None,
+                        external_id: None,
+                        meta: serde_json::json!({"extra": {}}),
+                        status: Status::Active,
+                        created_ns: i as i64,
+                        updated_ns: i as i64,
+                    },
+                    template: Template {
+                        face_id: i as u64,
+                        model: embed::MODEL.into(),
+                        vector: rng.unit(embed::DIM, Some(&centres[i / 10]), 0.051),
+                    },
+                    images: Images { original: Vec::new(), thumbnail: Vec::new() },
+                })
+                .collect();
+            store.enroll_many(&batch)?;
+            progress(&format!("written {}/{faces}", start + batch.len()));
+        }
+    }
+    let write_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let store = SledStore::open(&store_config)?;
+    let open_s = t.elapsed().as_secs_f64();
+    progress("loading the gallery as start-up does");
+    let targets: Vec<usize> = (0..500).map(|q| (q * 7919 + 13) % faces).collect();
+    let queries: Vec<Vec<f32>> = targets
+        .iter()
+        .map(|&i| {
+            let mut r = SynthRng(0xABCD ^ i as u64);
+            let mut v =
+                store.template("bench", &format!("{i:024x}")).ok().flatten().map(|t| t.vector).unwrap_or_default();
+            // A new photo of the same person: the enrolled face plus a little noise.
+            let noise = r.unit(embed::DIM, None, 1.0);
+            v.iter_mut().zip(&noise).for_each(|(a, n)| *a += 0.05 * n);
+            let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+            v.into_iter().map(|a| a / norm).collect()
+        })
+        .collect();
+    let t = Instant::now();
+    let (report, results) = crate::service::bench_load(&store, config, "bench", &queries)?;
+    let total_s = t.elapsed().as_secs_f64();
+    let times: Vec<f64> = results.iter().map(|r| r.0).collect();
+    let search_s: f64 = times.iter().sum::<f64>() / 1e3;
+    let found = results.iter().zip(&targets).filter(|(r, i)| r.1 == Some(**i as u64)).count();
+    let hits = found as f64 / targets.len().max(1) as f64;
+    Ok(GalleryBench {
+        faces: report.faces,
+        write_s,
+        open_s,
+        load_s: total_s - search_s,
+        searches_per_s: times.len() as f64 / search_s.max(1e-9),
+        search_top10_ms: Percentiles::of(times),
+        recall_at_1: hits,
+    })
 }

@@ -104,6 +104,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build synthetic galleries in a sled store, then time start-up (rebuilding the gallery)
+    /// and top-10 search, as `serve` would.
+    BenchGallery {
+        /// Gallery sizes, e.g. 100000,1000000.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        faces: Vec<usize>,
+        /// Scratch folder for the stores (erased first).
+        #[arg(long, default_value = "target/bench-gallery")]
+        dir: PathBuf,
+    },
     /// Recompute every stored face template from the kept enrolment images with the
     /// current models (run with the service stopped).
     Reembed {
@@ -128,6 +138,16 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Load { url, key, route, media, clients, requests, json } => {
             return load(&url, key, route, &media, &clients, requests, json);
+        }
+        Command::BenchGallery { faces, dir } => {
+            for n in faces {
+                let mut progress = |m: &str| eprint!("\r\x1b[Kbench-gallery {n}: {m}");
+                let r = rostro::cli::bench_gallery(n.max(1), &dir.join(n.to_string()), &config, &mut progress)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                eprintln!();
+                println!("{}", serde_json::to_string(&r)?);
+            }
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Serve { bind, data_dir } => {
             config.apply_env()?;
@@ -170,7 +190,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Serve { .. } | Command::Reembed { .. } | Command::Load { .. } => unreachable!("handled above"),
+        Command::Serve { .. } | Command::Reembed { .. } | Command::Load { .. } | Command::BenchGallery { .. } => {
+            unreachable!("handled above")
+        }
         Command::Compare { a, b, json, threshold } => {
             let threshold = threshold.unwrap_or(config.vision.match_threshold);
             let mut cli = Cli { analyzer, limits: config.decode, output: output(json) };

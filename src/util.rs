@@ -167,6 +167,38 @@ pub fn fold(text: &str) -> String {
         .collect()
 }
 
+/// A seeded xorshift generator for synthetic data (galleries, garbage
+/// bytes): reproducible, not for anything secret.
+pub struct SynthRng(pub u64);
+
+impl SynthRng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// A unit vector: `around` plus roughly Gaussian noise of `spread` per
+    /// value (a random direction when `around` is `None`), normalised. Faces
+    /// of one identity are `unit(Some(centre), 0.05)` around a random centre.
+    pub fn unit(&mut self, dim: usize, around: Option<&[f32]>, spread: f32) -> Vec<f32> {
+        let v: Vec<f32> = (0..dim)
+            .map(|i| {
+                let n = (self.uniform() + self.uniform() + self.uniform() + self.uniform() - 2.0) * 1.732;
+                around.map_or(0.0, |c| c[i]) + spread * n
+            })
+            .collect();
+        let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        v.into_iter().map(|a| a / norm).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

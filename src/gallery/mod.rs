@@ -216,17 +216,7 @@ mod tests {
     use super::*;
 
     fn unit(seed: u64, dim: usize) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let v: Vec<f32> = (0..dim)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            })
-            .collect();
-        let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
-        v.into_iter().map(|a| a / n).collect()
+        crate::util::SynthRng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1).unit(dim, None, 1.0)
     }
 
     #[test]

@@ -201,6 +201,57 @@ fn analyse(a: &mut FaceAnalyzer, media: Media, rules: Rules, config: &Config) ->
     }
 }
 
+/// Builds the gallery from the store: every template of the current model,
+/// with each user's status.
+fn load_index(store: &dyn Store, config: &Config) -> Result<(Index, LoadReport), ServiceError> {
+    let t = Instant::now();
+    let status: HashMap<(String, String), Status> =
+        store.users(None)?.into_iter().map(|u| ((u.company_id, u.id), u.status)).collect();
+    let mut index = Index { gallery: Gallery::new(embed::DIM, config.gallery), owners: HashMap::new() };
+    let mut skipped = 0;
+    let mut failed = None;
+    store.for_each_template(&mut |company, id, template| {
+        if template.model != embed::MODEL {
+            skipped += 1;
+            return;
+        }
+        if let Err(e) = index.gallery.upsert(company, template.face_id, &template.vector) {
+            failed.get_or_insert(e);
+            return;
+        }
+        let active = status.get(&(company.to_string(), id.to_string())) != Some(&Status::Inactive);
+        index.owners.insert(template.face_id, Owner { user: id.to_string(), active });
+    })?;
+    if let Some(e) = failed {
+        return Err(ServiceError::Internal(format!("a stored template cannot be indexed: {e}")));
+    }
+    let report =
+        LoadReport { faces: index.owners.len(), skipped_other_model: skipped, millis: t.elapsed().as_secs_f64() * 1e3 };
+    Ok((index, report))
+}
+
+/// Milliseconds one search took and the best face it found.
+pub type TimedHit = (f64, Option<FaceId>);
+
+/// The start-up load alone (no models): how long rebuilding the gallery from
+/// `store` takes, then top-10 searches of `queries` against one tenant:
+/// milliseconds and the best face of each.
+pub fn bench_load(
+    store: &dyn Store,
+    config: &Config,
+    tenant: &str,
+    queries: &[Vec<f32>],
+) -> Result<(LoadReport, Vec<TimedHit>), ServiceError> {
+    let (index, report) = load_index(store, config)?;
+    let mut results = Vec::with_capacity(queries.len());
+    for q in queries {
+        let t = Instant::now();
+        let hits = index.gallery.search(tenant, q, 10).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        results.push((t.elapsed().as_secs_f64() * 1e3, hits.first().map(|m| m.id)));
+    }
+    Ok((report, results))
+}
+
 fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else { return false };
     !local.is_empty()
@@ -219,32 +270,7 @@ impl Service {
         engine: Engine,
         config: Arc<Config>,
     ) -> Result<(Service, LoadReport), ServiceError> {
-        let t = Instant::now();
-        let status: HashMap<(String, String), Status> =
-            store.users(None)?.into_iter().map(|u| ((u.company_id, u.id), u.status)).collect();
-        let mut index = Index { gallery: Gallery::new(embed::DIM, config.gallery), owners: HashMap::new() };
-        let mut skipped = 0;
-        let mut failed = None;
-        store.for_each_template(&mut |company, id, template| {
-            if template.model != embed::MODEL {
-                skipped += 1;
-                return;
-            }
-            if let Err(e) = index.gallery.upsert(company, template.face_id, &template.vector) {
-                failed.get_or_insert(e);
-                return;
-            }
-            let active = status.get(&(company.to_string(), id.to_string())) != Some(&Status::Inactive);
-            index.owners.insert(template.face_id, Owner { user: id.to_string(), active });
-        })?;
-        if let Some(e) = failed {
-            return Err(ServiceError::Internal(format!("a stored template cannot be indexed: {e}")));
-        }
-        let report = LoadReport {
-            faces: index.owners.len(),
-            skipped_other_model: skipped,
-            millis: t.elapsed().as_secs_f64() * 1e3,
-        };
+        let (index, report) = load_index(store.as_ref(), &config)?;
         Ok((Service { store, index: RwLock::new(index), engine, config }, report))
     }
 

@@ -118,6 +118,9 @@ pub trait Store: Send + Sync {
     fn next_face_id(&self) -> Result<FaceId, StoreError>;
     /// Writes user, template and images at once. Refuses a duplicate `externalId` within the company.
     fn enroll(&self, enrolment: &Enrolment) -> Result<(), StoreError>;
+    /// Writes many enrolments in one batch (imports, synthetic galleries). External ids are
+    /// checked against the store, not among the batch.
+    fn enroll_many(&self, enrolments: &[Enrolment]) -> Result<(), StoreError>;
     fn user(&self, company: &str, id: &str) -> Result<Option<User>, StoreError>;
     /// The id of the user of `company` with this `externalId`.
     fn find_external(&self, company: &str, external_id: &str) -> Result<Option<String>, StoreError>;

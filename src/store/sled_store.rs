@@ -141,19 +141,25 @@ impl Store for SledStore {
     }
 
     fn enroll(&self, e: &Enrolment) -> Result<(), StoreError> {
+        self.enroll_many(std::slice::from_ref(e))
+    }
+
+    fn enroll_many(&self, enrolments: &[Enrolment]) -> Result<(), StoreError> {
         let _guard = self.lock();
-        let (company, id) = (e.user.company_id.as_str(), e.user.id.as_str());
         let mut batch = sled::Batch::default();
-        if let Some(ext) = &e.user.external_id {
-            if !self.external_free(company, ext, id)? {
-                return Err(StoreError::DuplicateExternalId(ext.clone()));
+        for e in enrolments {
+            let (company, id) = (e.user.company_id.as_str(), e.user.id.as_str());
+            if let Some(ext) = &e.user.external_id {
+                if !self.external_free(company, ext, id)? {
+                    return Err(StoreError::DuplicateExternalId(ext.clone()));
+                }
+                batch.insert(self.external_key(company, ext), id.as_bytes());
             }
-            batch.insert(self.external_key(company, ext), id.as_bytes());
+            self.put_user(&mut batch, &e.user);
+            self.put_template(&mut batch, company, id, &e.template);
+            let k = key(b'i', company, id.as_bytes());
+            batch.insert(k.clone(), self.sealer.seal(&k, &codec::encode_images(&e.images)));
         }
-        self.put_user(&mut batch, &e.user);
-        self.put_template(&mut batch, company, id, &e.template);
-        let k = key(b'i', company, id.as_bytes());
-        batch.insert(k.clone(), self.sealer.seal(&k, &codec::encode_images(&e.images)));
         self.commit(batch)
     }
 

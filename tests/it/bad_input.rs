@@ -21,15 +21,8 @@ fn empty_file() {
 #[test]
 fn random_bytes() {
     // A fixed xorshift stream: reproducible garbage.
-    let mut x = 0x2545F4914F6CDD1Du64;
-    let bytes: Vec<u8> = (0..4096)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let mut rng = rostro::util::SynthRng(0x2545F4914F6CDD1D);
+    let bytes: Vec<u8> = (0..4096).map(|_| rng.next_u64() as u8).collect();
     assert_eq!(decode(&bytes), Err(DecodeError::UnsupportedFormat));
 }
 
