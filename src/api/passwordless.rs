@@ -17,10 +17,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     // Static segments first: they win over `{id}`.
     cfg.service(
         web::scope("/api/v1/passwordless/client")
-            .service(resource("/enroll").route(web::post().to(enroll_video)))
-            .service(resource("/face-enroll").route(web::post().to(enroll_image)))
-            .service(resource("/verify").route(web::post().to(verify_video)))
-            .service(resource("/face-verify").route(web::post().to(verify_image)))
+            // PL-01, PL-02: enrol by video, by image.
+            .service(resource("/enroll").route(web::post().to(|s, r, p| enroll(s, r, p, true))))
+            .service(resource("/face-enroll").route(web::post().to(|s, r, p| enroll(s, r, p, false))))
+            // PL-03, PL-04: verify by video, by image.
+            .service(resource("/verify").route(web::post().to(|s, r, p| verify(s, r, p, true))))
+            .service(resource("/face-verify").route(web::post().to(|s, r, p| verify(s, r, p, false))))
             .service(resource("/facial").route(web::post().to(search)))
             .service(resource("").route(web::get().to(list)))
             .service(
@@ -157,38 +159,29 @@ async fn enroll(
     let user = body.user.ok_or_else(|| ctx.fail(StatusCode::BAD_REQUEST, "user is required"))?;
     let full_name = user.full_name.filter(|n| !n.trim().is_empty());
     let full_name = full_name.ok_or_else(|| ctx.fail(StatusCode::BAD_REQUEST, "user.fullName is required"))?;
-    let media = if video {
-        Media::Video(base64_field(&ctx, "video", body.video)?)
-    } else {
-        Media::Image(base64_field(&ctx, "image", body.image)?)
-    };
+    let media = media(&ctx, video, body.video, body.image)?;
     let new = NewUser { full_name, email: user.email.filter(|e| !e.is_empty()), external_id: user.external_id };
     let (user, images) = state.service.enroll(&company, new, media).await.map_err(|e| ctx.service_error(e))?;
-    let user = user_json(&state, user, Some(&images));
-    Ok(ctx.ok(&EventJson {
+    Ok(event(&ctx, &state, user, &images))
+}
+
+/// The video or image field, as the route wants.
+fn media(ctx: &Ctx, video: bool, video_field: Option<String>, image_field: Option<String>) -> Result<Media, ApiError> {
+    Ok(if video {
+        Media::Video(base64_field(ctx, "video", video_field)?)
+    } else {
+        Media::Image(base64_field(ctx, "image", image_field)?)
+    })
+}
+
+/// The §6.2 answer.
+fn event(ctx: &Ctx, state: &AppState, user: User, images: &Images) -> HttpResponse {
+    ctx.ok(&EventJson {
         event_id: ctx.event_id.clone(),
         request_id: ctx.request_id.clone(),
-        user,
+        user: user_json(state, user, Some(images)),
         process_time: ctx.process_ms(),
-    }))
-}
-
-/// PL-01.
-async fn enroll_video(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    enroll(state, req, payload, true).await
-}
-
-/// PL-02.
-async fn enroll_image(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    enroll(state, req, payload, false).await
+    })
 }
 
 async fn verify(
@@ -200,38 +193,10 @@ async fn verify(
     let ctx = Ctx::new(&req);
     let company = authenticate(&state, &req, &ctx)?;
     let body: MediaIn = read_json(&state, &req, payload, &ctx).await?;
-    let media = if video {
-        Media::Video(base64_field(&ctx, "video", body.video)?)
-    } else {
-        Media::Image(base64_field(&ctx, "image", body.image)?)
-    };
+    let media = media(&ctx, video, body.video, body.image)?;
     let found = state.service.verify(&company, media).await.map_err(|e| ctx.service_error(e))?;
     let (user, images) = state.service.user(&company, &found.user.id).await.map_err(|e| ctx.service_error(e))?;
-    let user = user_json(&state, user, Some(&images));
-    Ok(ctx.ok(&EventJson {
-        event_id: ctx.event_id.clone(),
-        request_id: ctx.request_id.clone(),
-        user,
-        process_time: ctx.process_ms(),
-    }))
-}
-
-/// PL-03.
-async fn verify_video(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    verify(state, req, payload, true).await
-}
-
-/// PL-04.
-async fn verify_image(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    verify(state, req, payload, false).await
+    Ok(event(&ctx, &state, user, &images))
 }
 
 #[derive(Serialize)]
