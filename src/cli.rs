@@ -353,6 +353,7 @@ pub fn bench_gallery(
                         face_id: i as u64,
                         model: embed::MODEL.into(),
                         vector: rng.unit(embed::DIM, Some(&centres[i / 10]), 0.051),
+                        active: true,
                     },
                     images: Images { original: Vec::new(), thumbnail: Vec::new() },
                 })

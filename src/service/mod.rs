@@ -205,8 +205,6 @@ fn analyse(a: &mut FaceAnalyzer, media: Media, rules: Rules, config: &Config) ->
 /// with each user's status.
 fn load_index(store: &dyn Store, config: &Config) -> Result<(Index, LoadReport), ServiceError> {
     let t = Instant::now();
-    let status: HashMap<(String, String), Status> =
-        store.users(None)?.into_iter().map(|u| ((u.company_id, u.id), u.status)).collect();
     let mut index = Index { gallery: Gallery::new(embed::DIM, config.gallery), owners: HashMap::new() };
     let mut skipped = 0;
     let mut failed = None;
@@ -219,8 +217,7 @@ fn load_index(store: &dyn Store, config: &Config) -> Result<(Index, LoadReport),
             failed.get_or_insert(e);
             return;
         }
-        let active = status.get(&(company.to_string(), id.to_string())) != Some(&Status::Inactive);
-        index.owners.insert(template.face_id, Owner { user: id.to_string(), active });
+        index.owners.insert(template.face_id, Owner { user: id.to_string(), active: template.active });
     })?;
     if let Some(e) = failed {
         return Err(ServiceError::Internal(format!("a stored template cannot be indexed: {e}")));
@@ -365,7 +362,7 @@ impl Service {
         let vector = analysed.capture.embedding.as_slice().to_vec();
         let enrolment = Enrolment {
             user: user.clone(),
-            template: Template { face_id, model: embed::MODEL.into(), vector: vector.clone() },
+            template: Template { face_id, model: embed::MODEL.into(), vector: vector.clone(), active: true },
             images: Images { original: analysed.original, thumbnail: analysed.thumbnail },
         };
         let images = enrolment.images.clone();
@@ -527,7 +524,11 @@ pub fn reembed(
             let old = store.template(company, id)?.ok_or(StoreError::NotFound)?;
             let analysed = analyse(analyzer, Media::Image(images.original), rules, config)?;
             let vector = analysed.capture.embedding.as_slice().to_vec();
-            store.set_template(company, id, &Template { face_id: old.face_id, model: embed::MODEL.into(), vector })?;
+            store.set_template(
+                company,
+                id,
+                &Template { face_id: old.face_id, model: embed::MODEL.into(), vector, active: old.active },
+            )?;
             Ok(())
         })();
         match outcome {

@@ -4,7 +4,7 @@
 //! ciphertext + tag]`, with the record's store key as associated data, so a
 //! value moved under another key fails to open. Payloads:
 //! - user: JSON of [`User`];
-//! - template: `face_id u64 LE | model name len u8 | name | dim u16 LE | dim x f32 LE`;
+//! - template: `face_id u64 LE | flags u8 (bit 0: active) | model name len u8 | name | dim u16 LE | dim x f32 LE`;
 //! - images: `original len u32 LE | original | thumbnail`.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -90,6 +90,7 @@ pub fn encode_template(t: &Template) -> Vec<u8> {
     let name = &name[..name.len().min(255)];
     let mut out = Vec::with_capacity(8 + 1 + name.len() + 2 + 4 * t.vector.len());
     out.extend_from_slice(&t.face_id.to_le_bytes());
+    out.push(u8::from(t.active));
     out.push(name.len() as u8);
     out.extend_from_slice(name);
     out.extend_from_slice(&(t.vector.len() as u16).to_le_bytes());
@@ -102,13 +103,14 @@ pub fn encode_template(t: &Template) -> Vec<u8> {
 pub fn decode_template(bytes: &[u8]) -> Result<Template, StoreError> {
     let bad = || StoreError::Corrupt("template record is truncated".into());
     let face_id = u64::from_le_bytes(bytes.get(0..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
-    let name_len = *bytes.get(8).ok_or_else(bad)? as usize;
-    let model = String::from_utf8_lossy(bytes.get(9..9 + name_len).ok_or_else(bad)?).into_owned();
-    let at = 9 + name_len;
+    let active = *bytes.get(8).ok_or_else(bad)? & 1 == 1;
+    let name_len = *bytes.get(9).ok_or_else(bad)? as usize;
+    let model = String::from_utf8_lossy(bytes.get(10..10 + name_len).ok_or_else(bad)?).into_owned();
+    let at = 10 + name_len;
     let dim = u16::from_le_bytes(bytes.get(at..at + 2).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
     let raw = bytes.get(at + 2..at + 2 + 4 * dim).ok_or_else(bad)?;
     let vector = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Ok(Template { face_id, model, vector })
+    Ok(Template { face_id, model, vector, active })
 }
 
 pub fn encode_images(images: &Images) -> Vec<u8> {
@@ -149,10 +151,12 @@ mod tests {
 
     #[test]
     fn payloads_round_trip_and_truncation_is_an_error() {
-        let t = Template { face_id: 42, model: "sface-2021dec".into(), vector: vec![0.5, -0.25, 1e-7] };
+        let t = Template { face_id: 42, model: "sface-2021dec".into(), vector: vec![0.5, -0.25, 1e-7], active: true };
         let bytes = encode_template(&t);
         assert_eq!(decode_template(&bytes).expect("decodes"), t);
         assert!(decode_template(&bytes[..bytes.len() - 1]).is_err());
+        let inactive = Template { active: false, ..t };
+        assert_eq!(decode_template(&encode_template(&inactive)).expect("decodes"), inactive);
         let im = Images { original: vec![1, 2, 3], thumbnail: vec![4, 5] };
         let bytes = encode_images(&im);
         assert_eq!(decode_images(&bytes).expect("decodes"), im);

@@ -47,12 +47,15 @@ pub struct User {
     pub updated_ns: i64,
 }
 
-/// A user's face template: the embedding, which model made it, and its id in the gallery.
+/// A user's face template: the embedding, which model made it, its id in the
+/// gallery, and whether the user is active (kept here too so that start-up
+/// reads templates only).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     pub face_id: FaceId,
     pub model: String,
     pub vector: Vec<f32>,
+    pub active: bool,
 }
 
 /// The enrolment image as received (or the chosen video frame, as JPEG), and a JPEG thumbnail.
@@ -126,7 +129,8 @@ pub trait Store: Send + Sync {
     fn find_external(&self, company: &str, external_id: &str) -> Result<Option<String>, StoreError>;
     fn images(&self, company: &str, id: &str) -> Result<Option<Images>, StoreError>;
     fn template(&self, company: &str, id: &str) -> Result<Option<Template>, StoreError>;
-    /// Replaces the user's fields (not its face). The user must exist.
+    /// Replaces the user's fields (not its face; the template's `active` follows the status).
+    /// The user must exist.
     fn update_user(&self, user: &User) -> Result<(), StoreError>;
     /// Replaces the user's template (re-embedding with another model). The user must exist.
     fn set_template(&self, company: &str, id: &str, template: &Template) -> Result<(), StoreError>;

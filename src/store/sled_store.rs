@@ -183,6 +183,12 @@ impl Store for SledStore {
         let _guard = self.lock();
         let old = self.user(&user.company_id, &user.id)?.ok_or(StoreError::NotFound)?;
         let mut batch = sled::Batch::default();
+        if old.status != user.status
+            && let Some(mut t) = self.template(&user.company_id, &user.id)?
+        {
+            t.active = user.status == super::Status::Active;
+            self.put_template(&mut batch, &user.company_id, &user.id, &t);
+        }
         if old.external_id != user.external_id {
             if let Some(ext) = &user.external_id {
                 if !self.external_free(&user.company_id, ext, &user.id)? {
@@ -281,6 +287,7 @@ mod tests {
                 face_id: store.next_face_id().expect("id"),
                 model: "m".into(),
                 vector: vec![0.6, 0.8],
+                active: true,
             },
             images: Images { original: b"ORIGINAL-IMAGE-BYTES".to_vec(), thumbnail: vec![9; 4] },
         }
@@ -314,10 +321,11 @@ mod tests {
         }
         let s = SledStore::open(&config).expect("reopen with the key file");
         let mut seen = Vec::new();
-        s.for_each_template(&mut |c, id, t| seen.push((c.to_string(), id.to_string(), t.vector))).expect("scan");
+        s.for_each_template(&mut |c, id, t| seen.push((c.to_string(), id.to_string(), t.vector, t.active)))
+            .expect("scan");
         seen.sort_by(|a, b| a.1.cmp(&b.1));
         assert_eq!(seen.len(), 2);
-        assert_eq!(seen[0], ("a".into(), "0001".into(), vec![0.6, 0.8]));
+        assert_eq!(seen[0], ("a".into(), "0001".into(), vec![0.6, 0.8], false), "the status reached the template");
         assert_eq!(s.user("a", "0001").expect("read").map(|u| u.status), Some(Status::Inactive));
         drop(s);
         // Nothing personal is written in the clear.

@@ -400,3 +400,28 @@ fn the_load_tool_measures_a_running_service() {
     assert_eq!(answered.into_inner(), 4);
     assert!(r.latency_ms.p50 > 0.0 && r.latency_ms.p99 >= r.latency_ms.p50 && r.requests_per_s > 0.0);
 }
+
+#[test]
+fn overload_is_shed_with_503_not_queued() {
+    let addr = in_process("overload", |c| c.server.queue = 1);
+    let a = Client { addr, key: KEY_A };
+    a.enroll("Barack Obama", None, &fixture("obama.jpg")).expect(200);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12).map(|_| s.spawn(|| a.verify(&fixture("obama2.jpg")))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                let r = h.join().expect("client");
+                if r.status == 503 {
+                    r.expect(503);
+                    assert_eq!(r.header("retry-after"), Some("1"));
+                }
+                r.status
+            })
+            .collect()
+    });
+    assert!(statuses.iter().all(|&s| s == 200 || s == 503), "{statuses:?}");
+    assert!(statuses.contains(&503), "12 at once with 1 worker and a queue of 1: some must be shed: {statuses:?}");
+    assert!(statuses.contains(&200), "{statuses:?}");
+    a.verify(&fixture("obama2.jpg")).expect(200);
+}

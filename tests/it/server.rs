@@ -31,6 +31,29 @@ fn serve_restart_keeps_users_and_faces() {
     let v = a.verify(&fixture("obama2.jpg")).expect(200);
     assert_eq!(v["user"]["id"], id.as_str());
     a.enroll("Barack Obama", Some("o-1"), &fixture("obama3.jpg")).expect(409);
+    let biden = a.enroll("Joe Biden", None, &fixture("biden.jpg")).expect(200)["user"]["id"].clone();
+    a.put(&format!("/api/v1/passwordless/client/{}", biden.as_str().expect("id")), &json!({"status": "inactive"}))
+        .expect(200);
+    let (status, _) = server.terminate();
+    assert!(status.success());
+
+    // Re-embedding from the kept images (what a model change needs), offline.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rostro"))
+        .args(["--models", crate::common::root().join("models").to_str().expect("utf-8")])
+        .args(["reembed", "--data-dir", dir.to_str().expect("utf-8")])
+        .output()
+        .expect("run rostro reembed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!((report["users"].clone(), report["reembedded"].clone()), (json!(2), json!(2)), "{report}");
+
+    // The inactive status and both faces survive restart and re-embedding.
+    let server = Binary::start(&dir);
+    let a = Client { addr: server.addr, key: KEY_A };
+    assert_eq!(a.verify(&fixture("obama2.jpg")).expect(200)["user"]["id"], id.as_str());
+    a.verify(&fixture("biden.jpg")).expect(404);
+    let s = a.search(&fixture("biden.jpg"), 1).expect(200);
+    assert_eq!(s["clientList"][0]["user"]["id"], biden, "inactive users are still searchable");
 }
 
 /// Enrolments in flight when the process is killed: every one answered 200
