@@ -110,6 +110,9 @@ enum Command {
         /// Gallery sizes, e.g. 100000,1000000.
         #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
         faces: Vec<usize>,
+        /// Random directions instead of identity clusters (10 faces around each of n/10 centres).
+        #[arg(long)]
+        random: bool,
         /// Scratch folder for the stores (erased first).
         #[arg(long, default_value = "target/bench-gallery")]
         dir: PathBuf,
@@ -139,10 +142,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Load { url, key, route, media, clients, requests, json } => {
             return load(&url, key, route, &media, &clients, requests, json);
         }
-        Command::BenchGallery { faces, dir } => {
+        Command::BenchGallery { faces, random, dir } => {
             for n in faces {
                 let mut progress = |m: &str| eprint!("\r\x1b[Kbench-gallery {n}: {m}");
-                let r = rostro::cli::bench_gallery(n.max(1), &dir.join(n.to_string()), &config, &mut progress)
+                let r = rostro::cli::bench_gallery(n.max(1), !random, &dir.join(n.to_string()), &config, &mut progress)
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 eprintln!();
                 println!("{}", serde_json::to_string(&r)?);
