@@ -8,26 +8,24 @@ pub fn top_k_exact(
     k: usize,
     keep: impl Fn(usize) -> bool,
 ) -> Vec<(usize, f32)> {
-    top_k_of(vectors, dim, query, k, 0..vectors.len() / dim.max(1), keep)
-}
-
-/// Like [`top_k_exact`], over the given slots only (an index's candidates).
-pub fn top_k_of(
-    vectors: &[f32],
-    dim: usize,
-    query: &[f32],
-    k: usize,
-    slots: impl Iterator<Item = usize>,
-    keep: impl Fn(usize) -> bool,
-) -> Vec<(usize, f32)> {
     if k == 0 || dim == 0 {
         return Vec::new();
     }
-    let mut scored: Vec<(usize, f32)> = slots
-        .filter(|&slot| keep(slot))
-        .map(|slot| (slot, dot(&vectors[slot * dim..(slot + 1) * dim], query)))
+    let scored: Vec<(usize, f32)> = vectors
+        .chunks_exact(dim)
+        .enumerate()
+        .filter(|&(slot, _)| keep(slot))
+        .map(|(slot, v)| (slot, dot(v, query)))
         .collect();
+    best_k(scored, k)
+}
+
+/// The `k` best of `scored`, best first (ties: lower slot first).
+pub fn best_k(mut scored: Vec<(usize, f32)>, k: usize) -> Vec<(usize, f32)> {
     let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if k == 0 {
+        return Vec::new();
+    }
     if scored.len() > k {
         scored.select_nth_unstable_by(k - 1, by_score);
         scored.truncate(k);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 mod exact;
 mod ivf;
 
-use exact::{top_k_exact, top_k_of};
+use exact::{best_k, top_k_exact};
 use ivf::Ivf;
 
 /// A face template's id in the gallery (chosen by the store).
@@ -192,9 +192,7 @@ impl TenantIndex {
         }
         let accept = |slot: usize| self.alive[slot] && keep(self.ids[slot]);
         let hits = match &self.ivf {
-            Some((ivf, _)) => {
-                top_k_of(&self.vectors, self.dim, query, k, ivf.candidates(query, self.config.ann_probe), accept)
-            }
+            Some((ivf, _)) => best_k(ivf.scored(query, self.config.ann_probe, accept), k),
             None => top_k_exact(&self.vectors, self.dim, query, k, accept),
         };
         Ok(hits.into_iter().map(|(slot, score)| Match { id: self.ids[slot], score }).collect())
