@@ -147,15 +147,26 @@ fn base64_field(ctx: &Ctx, name: &str, value: Option<String>) -> Result<Vec<u8>,
         .map_err(|e| ctx.fail(StatusCode::BAD_REQUEST, format!("{name} is not valid Base64: {e}")))
 }
 
+/// What every POST/PUT handler starts with: the request context, the
+/// caller's company (401 otherwise) and the parsed JSON body.
+async fn begin<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(Ctx, String, T), ApiError> {
+    let ctx = Ctx::new(req);
+    let company = authenticate(state, req, &ctx)?;
+    let body = read_json(state, req, payload, &ctx).await?;
+    Ok((ctx, company, body))
+}
+
 async fn enroll(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
     video: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let ctx = Ctx::new(&req);
-    let company = authenticate(&state, &req, &ctx)?;
-    let body: EnrollIn = read_json(&state, &req, payload, &ctx).await?;
+    let (ctx, company, body): (_, _, EnrollIn) = begin(&state, &req, payload).await?;
     let user = body.user.ok_or_else(|| ctx.fail(StatusCode::BAD_REQUEST, "user is required"))?;
     let full_name = user.full_name.filter(|n| !n.trim().is_empty());
     let full_name = full_name.ok_or_else(|| ctx.fail(StatusCode::BAD_REQUEST, "user.fullName is required"))?;
@@ -190,9 +201,7 @@ async fn verify(
     payload: web::Payload,
     video: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let ctx = Ctx::new(&req);
-    let company = authenticate(&state, &req, &ctx)?;
-    let body: MediaIn = read_json(&state, &req, payload, &ctx).await?;
+    let (ctx, company, body): (_, _, MediaIn) = begin(&state, &req, payload).await?;
     let media = media(&ctx, video, body.video, body.image)?;
     let found = state.service.verify(&company, media).await.map_err(|e| ctx.service_error(e))?;
     let (user, images) = state.service.user(&company, &found.user.id).await.map_err(|e| ctx.service_error(e))?;
@@ -214,9 +223,7 @@ struct SearchJson {
 
 /// PL-05: 1:N search; `distance` is the similarity in [0, 1], best first.
 async fn search(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
-    let ctx = Ctx::new(&req);
-    let company = authenticate(&state, &req, &ctx)?;
-    let body: MediaIn = read_json(&state, &req, payload, &ctx).await?;
+    let (ctx, company, body): (_, _, MediaIn) = begin(&state, &req, payload).await?;
     let top = match &body.ranking_top {
         None | Some(serde_json::Value::Null) => 10,
         Some(v) => v.as_u64().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
@@ -333,9 +340,7 @@ async fn update(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let ctx = Ctx::new(&req);
-    let company = authenticate(&state, &req, &ctx)?;
-    let body: UpdateIn = read_json(&state, &req, payload, &ctx).await?;
+    let (ctx, company, body): (_, _, UpdateIn) = begin(&state, &req, payload).await?;
     if body.full_name.is_none() && body.status.is_none() {
         return Err(ctx.fail(StatusCode::BAD_REQUEST, "nothing to update: give fullName and/or status"));
     }
