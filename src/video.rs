@@ -68,6 +68,9 @@ pub enum VideoError {
     Setup(String),
 }
 
+/// No new frame for this long (and no EOS, no error) means the decoder is stuck.
+const STALL: Duration = Duration::from_secs(3);
+
 /// One sampled frame and its presentation time.
 #[derive(Debug, Clone)]
 pub struct VideoFrame {
@@ -146,6 +149,7 @@ pub fn decode_video(bytes: &[u8], config: &VideoConfig) -> Result<Vec<VideoFrame
     let mut last_ns = 0u64;
     let mut stopped_early = false;
     let mut frames = Vec::new();
+    let mut last_sample = Instant::now();
     loop {
         if let Some(e) = first_error(&bus) {
             return Err(e);
@@ -157,8 +161,17 @@ pub fn decode_video(bytes: &[u8], config: &VideoConfig) -> Result<Vec<VideoFrame
             if sink.is_eos() {
                 break;
             }
+            // A cut-off file can leave decodebin waiting for data that never
+            // comes (no error, no EOS): a stall ends the decode.
+            if last_sample.elapsed() > STALL {
+                if frames.is_empty() {
+                    return Err(VideoError::NoFrames);
+                }
+                break;
+            }
             continue;
         };
+        last_sample = Instant::now();
         let Some(buffer) = sample.buffer() else { continue };
         let pts = buffer.pts().map_or(next_ns, gst::ClockTime::nseconds);
         last_ns = last_ns.max(pts + buffer.duration().map_or(0, gst::ClockTime::nseconds));
