@@ -147,9 +147,9 @@ pub struct Service {
 /// What the inference worker hands back for one piece of media.
 struct Analysed {
     capture: Capture,
-    /// The image to keep: the upload itself, or the chosen video frame as JPEG.
-    original: Vec<u8>,
-    thumbnail: Vec<u8>,
+    /// For enrolments only: the image to keep (the upload itself, or the
+    /// chosen video frame as JPEG) and its thumbnail.
+    images: Option<Images>,
 }
 
 pub fn jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
@@ -174,7 +174,13 @@ fn thumbnail(img: &RgbImage, side: u32) -> Vec<u8> {
     jpeg(&image::imageops::thumbnail(img, w, h), 85)
 }
 
-fn analyse(a: &mut FaceAnalyzer, media: Media, rules: Rules, config: &Config) -> Result<Analysed, ServiceError> {
+fn analyse(
+    a: &mut FaceAnalyzer,
+    media: Media,
+    rules: Rules,
+    config: &Config,
+    keep_images: bool,
+) -> Result<Analysed, ServiceError> {
     let stages = Stages { liveness: rules.liveness_threshold.is_some(), embed: true };
     let internal = |e: crate::vision::VisionError| ServiceError::Internal(e.to_string());
     match media {
@@ -182,8 +188,9 @@ fn analyse(a: &mut FaceAnalyzer, media: Media, rules: Rules, config: &Config) ->
             let img = decode_image(&bytes, &config.decode)?;
             let analysis = a.analyze(&img, stages).map_err(internal)?;
             let capture = capture::choose(&[(&img, &analysis)], &rules)?;
-            let thumbnail = thumbnail(&img, config.passwordless.thumbnail_side);
-            Ok(Analysed { capture, original: bytes, thumbnail })
+            let images = keep_images
+                .then(|| Images { thumbnail: thumbnail(&img, config.passwordless.thumbnail_side), original: bytes });
+            Ok(Analysed { capture, images })
         }
         Media::Video(bytes) => {
             let frames = decode_video(&bytes, &config.video)?;
@@ -192,11 +199,11 @@ fn analyse(a: &mut FaceAnalyzer, media: Media, rules: Rules, config: &Config) ->
             let pairs: Vec<_> = frames.iter().map(|f| &f.image).zip(&analyses).collect();
             let capture = capture::choose(&pairs, &rules)?;
             let best = &frames[capture.frame].image;
-            Ok(Analysed {
-                capture,
+            let images = keep_images.then(|| Images {
                 original: jpeg(best, 95),
                 thumbnail: thumbnail(best, config.passwordless.thumbnail_side),
-            })
+            });
+            Ok(Analysed { capture, images })
         }
     }
 }
@@ -327,10 +334,11 @@ impl Service {
         Rules { single_face, liveness_threshold: live.then_some(v.liveness_threshold), same_person: v.match_threshold }
     }
 
-    async fn analyse(&self, media: Media, single_face: bool) -> Result<Analysed, ServiceError> {
-        let rules = self.rules(&media, single_face);
+    /// Runs the pipeline on a worker. An enrolment needs exactly one face and keeps its images.
+    async fn analyse(&self, media: Media, enrolment: bool) -> Result<Analysed, ServiceError> {
+        let rules = self.rules(&media, enrolment);
         let config = self.config.clone();
-        self.engine.run(move |a| analyse(a, media, rules, &config)).await?
+        self.engine.run(move |a| analyse(a, media, rules, &config, enrolment)).await?
     }
 
     async fn blocking<R: Send + 'static>(
@@ -378,19 +386,26 @@ impl Service {
             created_ns: now,
             updated_ns: now,
         };
-        let face_id = self.store.next_face_id()?;
+        let images = analysed.images.ok_or_else(|| ServiceError::Internal("enrolment images missing".into()))?;
         let vector = analysed.capture.embedding.as_slice().to_vec();
-        let enrolment = Enrolment {
-            user: user.clone(),
-            template: Template { face_id, model: embed::MODEL.into(), vector: vector.clone(), active: true },
-            images: Images { original: analysed.original, thumbnail: analysed.thumbnail },
-        };
-        let images = enrolment.images.clone();
-        self.blocking(move |s| s.enroll(&enrolment)).await?;
+        let e = self
+            .blocking(move |s| {
+                let face_id = s.next_face_id()?;
+                let template = Template { face_id, model: embed::MODEL.into(), vector, active: true };
+                let enrolment = Enrolment { user, template, images };
+                s.enroll(&enrolment)?;
+                Ok(enrolment)
+            })
+            .await?;
         let mut index = self.write();
-        index.gallery.upsert(company, face_id, &vector).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        index.owners.insert(face_id, Owner { user: user.id.clone(), active: true });
-        Ok((user, images))
+        let face_id = e.template.face_id;
+        index
+            .gallery
+            .upsert(company, face_id, &e.template.vector)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        index.owners.insert(face_id, Owner { user: e.user.id.clone(), active: true });
+        drop(index);
+        Ok((e.user, e.images))
     }
 
     /// The `k` users of `company` most similar to the face in `media`, best
@@ -542,7 +557,7 @@ pub fn reembed(
         let outcome = (|| -> Result<(), ServiceError> {
             let images = store.images(company, id)?.ok_or(StoreError::NotFound)?;
             let old = store.template(company, id)?.ok_or(StoreError::NotFound)?;
-            let analysed = analyse(analyzer, Media::Image(images.original), rules, config)?;
+            let analysed = analyse(analyzer, Media::Image(images.original), rules, config, false)?;
             let vector = analysed.capture.embedding.as_slice().to_vec();
             store.set_template(
                 company,
