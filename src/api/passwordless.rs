@@ -204,8 +204,7 @@ async fn verify(
     let (ctx, company, body): (_, _, MediaIn) = begin(&state, &req, payload).await?;
     let media = media(&ctx, video, body.video, body.image)?;
     let found = state.service.verify(&company, media).await.map_err(|e| ctx.service_error(e))?;
-    let (user, images) = state.service.user(&company, &found.user.id).await.map_err(|e| ctx.service_error(e))?;
-    Ok(event(&ctx, &state, user, &images))
+    Ok(event(&ctx, &state, found.user, &found.images))
 }
 
 #[derive(Serialize)]
@@ -232,11 +231,10 @@ async fn search(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
     };
     let media = Media::Image(base64_field(&ctx, "image", body.image)?);
     let found = state.service.identify(&company, media, top, false).await.map_err(|e| ctx.service_error(e))?;
-    let mut list = Vec::with_capacity(found.len());
-    for f in found {
-        let (user, images) = state.service.user(&company, &f.user.id).await.map_err(|e| ctx.service_error(e))?;
-        list.push(RankedJson { user: user_json(&state, user, Some(&images)), distance: f.score.clamp(0.0, 1.0) });
-    }
+    let list: Vec<RankedJson> = found
+        .into_iter()
+        .map(|f| RankedJson { user: user_json(&state, f.user, Some(&f.images)), distance: f.score.clamp(0.0, 1.0) })
+        .collect();
     Ok(ctx.ok(&SearchJson { client_list: list, threshold: state.service.threshold() }))
 }
 

@@ -114,6 +114,7 @@ pub struct Page {
 #[derive(Debug, Clone)]
 pub struct Found {
     pub user: User,
+    pub images: Images,
     pub score: f32,
 }
 
@@ -433,7 +434,8 @@ impl Service {
             let mut found = Vec::with_capacity(hits.len());
             for (id, score) in hits {
                 if let Some(user) = s.user(&company, &id)? {
-                    found.push(Found { user, score });
+                    let images = s.images(&company, &id)?.unwrap_or_default();
+                    found.push(Found { user, images, score });
                 }
             }
             Ok(found)
@@ -452,7 +454,7 @@ impl Service {
         let (company, id) = (company.to_string(), id.to_string());
         self.blocking(move |s| {
             let user = s.user(&company, &id)?.ok_or(StoreError::NotFound)?;
-            let images = s.images(&company, &id)?.unwrap_or(Images { original: Vec::new(), thumbnail: Vec::new() });
+            let images = s.images(&company, &id)?.unwrap_or_default();
             Ok((user, images))
         })
         .await

@@ -59,7 +59,7 @@ pub struct Template {
 }
 
 /// The enrolment image as received (or the chosen video frame, as JPEG), and a JPEG thumbnail.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Images {
     pub original: Vec<u8>,
     pub thumbnail: Vec<u8>,
