@@ -410,3 +410,55 @@ pub fn bench_gallery(
         found_target,
     })
 }
+
+/// `rostro pad-eval`: the simulated presentations of every photo, one progress
+/// line per clip, then APCER/BPCER single-frame against temporal.
+pub fn pad_eval(
+    mut analyzer: FaceAnalyzer,
+    dir: &Path,
+    count: usize,
+    frames: usize,
+    config: &crate::config::Config,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    use crate::biometrics::pad;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jpg") && !p.to_string_lossy().contains("many"))
+        .collect();
+    files.sort();
+    let mut photos = Vec::new();
+    for f in files.iter().take(count) {
+        photos.push(decode::decode_image(&std::fs::read(f)?, &config.decode)?);
+    }
+    let total = photos.len() * 4;
+    let mut done = 0;
+    let mut lines = Vec::new();
+    let report = pad::evaluate(&mut analyzer, &photos, frames.max(2), config.stream.temporal, &mut |c| {
+        done += 1;
+        eprint!("\r\x1b[Kpad-eval: {done}/{total} clips ({} of photo {})", c.kind.name(), c.photo);
+        if json {
+            lines.push(serde_json::to_string(c).unwrap_or_default());
+        }
+    })?;
+    eprintln!();
+    for l in lines {
+        writeln!(out, "{l}")?;
+    }
+    let kinds = crate::biometrics::simulate::Presentation::ALL;
+    writeln!(out, "{:<14} {:>12} {:>12}", "", "single-frame", "temporal")?;
+    for k in 1..4 {
+        writeln!(
+            out,
+            "APCER {:<8} {:>12.3} {:>12.3}",
+            kinds[k].name().split(' ').next().unwrap_or(""),
+            report.single_frame.apcer_by_kind[k],
+            report.temporal.apcer_by_kind[k]
+        )?;
+    }
+    writeln!(out, "APCER (worst)  {:>12.3} {:>12.3}", report.single_frame.apcer, report.temporal.apcer)?;
+    writeln!(out, "BPCER          {:>12.3} {:>12.3}", report.single_frame.bpcer, report.temporal.bpcer)?;
+    writeln!(out, "({} photos, {} frames per clip; single-frame counts every frame)", photos.len(), frames)?;
+    Ok(())
+}

@@ -10,6 +10,7 @@ use crate::decode::DecodeLimits;
 use crate::gallery::GalleryConfig;
 use crate::service::PasswordlessConfig;
 use crate::store::StoreConfig;
+use crate::stream::StreamConfig;
 use crate::video::VideoConfig;
 use crate::vision::VisionConfig;
 
@@ -26,6 +27,7 @@ pub struct Config {
     pub passwordless: PasswordlessConfig,
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    pub stream: StreamConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

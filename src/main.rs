@@ -117,6 +117,57 @@ enum Command {
         #[arg(long, default_value = "target/bench-gallery")]
         dir: PathBuf,
     },
+    /// Simulated kiosks: N WebSocket sessions streaming frames at a chosen rate; per-frame
+    /// latency percentiles, drops and decisions per session count.
+    KioskSim {
+        /// The stream endpoint.
+        #[arg(long, default_value = "ws://127.0.0.1:8080/v1/stream")]
+        url: String,
+        /// API key (default: the first of ROSTRO_API_KEYS).
+        #[arg(long)]
+        key: Option<String>,
+        /// identify, verify, enroll or liveness.
+        #[arg(long, default_value = "identify")]
+        mode: String,
+        /// The claimed user (verify).
+        #[arg(long)]
+        user_id: Option<String>,
+        /// A folder of JPEG/PNG frames, or one photo.
+        #[arg(long)]
+        frames: PathBuf,
+        /// Turn one photo into a clip of a living, moving face (head turn, blink).
+        #[arg(long)]
+        simulate: bool,
+        #[arg(long, default_value_t = 15.0)]
+        fps: f64,
+        /// Session counts to run one after another, e.g. 1,4,8.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        sessions: Vec<usize>,
+        /// Seconds each session streams.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Keep deciding (the server resets after each decision) instead of closing at the first.
+        #[arg(long)]
+        continuous: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Liveness on simulated presentations (bona fide, still photo, screen, print) made from
+    /// photos: APCER/BPCER of the single-frame model against the temporal decision.
+    PadEval {
+        /// Photos of real faces (default: the deepface fixture photos).
+        #[arg(long, default_value = "../shared/testdata/faces/deepface")]
+        photos: PathBuf,
+        /// How many photos (in name order) to use.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// Frames per clip.
+        #[arg(long, default_value_t = 12)]
+        frames: usize,
+        /// Every clip's signals as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Recompute every stored face template from the kept enrolment images with the
     /// current models (run with the service stopped).
     Reembed {
@@ -141,6 +192,56 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Load { url, key, route, media, clients, requests, json } => {
             return load(&url, key, route, &media, &clients, requests, json);
+        }
+        Command::KioskSim { url, key, mode, user_id, frames, simulate, fps, sessions, seconds, continuous, json } => {
+            let key = key
+                .or_else(|| std::env::var("ROSTRO_API_KEYS").ok().and_then(|k| k.split(':').next().map(str::to_string)))
+                .context("give --key or set ROSTRO_API_KEYS")?;
+            let clip = kiosk_frames(&frames, simulate, &files, &config)?;
+            let start = serde_json::json!({"type": "start", "mode": mode, "userId": user_id, "continuous": continuous,
+                "user": (mode == "enroll").then(|| serde_json::json!({"fullName": "Kiosk Sim"}))});
+            let plan = rostro::kiosk::SimPlan {
+                url,
+                key,
+                start,
+                frames: clip,
+                fps,
+                frames_per_session: (seconds * fps).ceil().max(1.0) as usize,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            for n in sessions {
+                let done = std::sync::atomic::AtomicUsize::new(0);
+                let total = n * plan.frames_per_session;
+                let progress = |k: usize| {
+                    let d = done.fetch_add(k, std::sync::atomic::Ordering::Relaxed) + k;
+                    if d % 15 == 0 {
+                        eprint!("\r\x1b[Kkiosk-sim: {n} sessions at {fps} fps, {d}/{total} frames answered");
+                    }
+                };
+                let r = rt.block_on(rostro::kiosk::run(&plan, n, &progress));
+                eprintln!();
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!(
+                        "{} sessions x {} fps: sent {} answered {} dropped {} | round trip p50 {:.1} p90 {:.1} p99 {:.1} ms | server p50 {:.1} p99 {:.1} ms | {:.1} frames/s | decisions {:?}{}",
+                        r.sessions,
+                        r.fps,
+                        r.sent,
+                        r.results,
+                        r.dropped,
+                        r.rtt_p50,
+                        r.rtt_p90,
+                        r.rtt_p99,
+                        r.server_p50,
+                        r.server_p99,
+                        r.processed_fps,
+                        r.decisions,
+                        if r.errors.is_empty() { String::new() } else { format!(" | errors {:?}", r.errors) }
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
         }
         Command::BenchGallery { faces, random, dir } => {
             for n in faces {
@@ -193,7 +294,15 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Serve { .. } | Command::Reembed { .. } | Command::Load { .. } | Command::BenchGallery { .. } => {
+        Command::PadEval { photos, count, frames, json } => {
+            rostro::cli::pad_eval(analyzer, &photos, count, frames, &config, json, &mut out)?;
+            0
+        }
+        Command::Serve { .. }
+        | Command::Reembed { .. }
+        | Command::Load { .. }
+        | Command::BenchGallery { .. }
+        | Command::KioskSim { .. } => {
             unreachable!("handled above")
         }
         Command::Compare { a, b, json, threshold } => {
@@ -211,6 +320,35 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     out.flush()?;
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The JPEG frames a simulated kiosk sends.
+fn kiosk_frames(
+    path: &std::path::Path,
+    simulate: bool,
+    files: &ModelFiles,
+    config: &Config,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    if path.is_dir() {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(path)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jpg" || x == "jpeg" || x == "png"))
+            .collect();
+        names.sort();
+        anyhow::ensure!(!names.is_empty(), "no .jpg/.png frames in {}", path.display());
+        return names.iter().map(|p| std::fs::read(p).with_context(|| p.display().to_string())).collect();
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if !simulate {
+        return Ok(vec![bytes]);
+    }
+    let photo = rostro::decode::decode_image(&bytes, &config.decode)?;
+    let mut analyzer = FaceAnalyzer::new(files, config.vision.clone()).context("loading the face models")?;
+    let faces = analyzer.detect(&photo)?;
+    let face = faces.first().context("no face in the photo to simulate")?;
+    let clip =
+        rostro::biometrics::simulate::clip(&photo, face, rostro::biometrics::simulate::Presentation::BonaFide, 30, 1);
+    Ok(clip.iter().map(|f| rostro::service::jpeg(f, 90)).collect())
 }
 
 fn load(

@@ -52,6 +52,7 @@ impl Default for ServerConfig {
 pub struct AppState {
     pub service: Service,
     pub keys: KeyRegistry,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Per-request facts: the id to echo and when the request arrived.
@@ -87,19 +88,23 @@ impl Ctx {
     }
 
     pub fn service_error(&self, e: ServiceError) -> ApiError {
-        let status = match &e {
-            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Conflict(_) => StatusCode::CONFLICT,
-            ServiceError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ServiceError::Video(crate::video::VideoError::Setup(_) | crate::video::VideoError::Timeout(_)) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-            ServiceError::Invalid(_) | ServiceError::Image(_) | ServiceError::Video(_) | ServiceError::Capture(_) => {
-                StatusCode::BAD_REQUEST
-            }
-        };
-        self.fail(status, e.to_string())
+        self.fail(status_of(&e), e.to_string())
+    }
+}
+
+/// The HTTP status of a service error.
+pub fn status_of(e: &ServiceError) -> StatusCode {
+    match e {
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Conflict(_) => StatusCode::CONFLICT,
+        ServiceError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        ServiceError::Video(crate::video::VideoError::Setup(_) | crate::video::VideoError::Timeout(_)) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        ServiceError::Invalid(_) | ServiceError::Image(_) | ServiceError::Video(_) | ServiceError::Capture(_) => {
+            StatusCode::BAD_REQUEST
+        }
     }
 }
 
@@ -202,6 +207,16 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let stats = state.service.engine().stats();
+    let text = state.metrics.render(
+        state.service.gallery_size(),
+        stats.accepted.load(std::sync::atomic::Ordering::Relaxed),
+        stats.refused.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text)
+}
+
 /// Registers every route under `base_path`.
 pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
@@ -209,6 +224,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
         cfg.app_data(state).service(
             web::scope(&base)
                 .route("/health", web::get().to(health))
+                .route("/metrics", web::get().to(metrics))
+                .route("/v1/stream", web::get().to(crate::stream::ws::stream))
                 .configure(passwordless::routes)
                 .default_service(web::to(not_found)),
         );
@@ -242,5 +259,5 @@ pub fn build_state(
     let engine =
         crate::engine::Engine::start(files, &config.vision, config.server.inference_workers, config.server.queue)?;
     let (service, report) = Service::start(Arc::new(store), engine, config.clone())?;
-    Ok((AppState { service, keys: KeyRegistry::new(&config.auth) }, report))
+    Ok((AppState { service, keys: KeyRegistry::new(&config.auth), metrics: Arc::default() }, report))
 }

@@ -2,3 +2,6 @@
 
 pub mod capture;
 pub mod metrics;
+pub mod pad;
+pub mod simulate;
+pub mod temporal;

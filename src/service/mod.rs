@@ -419,16 +419,7 @@ impl Service {
         active_only: bool,
     ) -> Result<Vec<Found>, ServiceError> {
         let analysed = self.analyse(media, false).await?;
-        let query = analysed.capture.embedding;
-        let hits: Vec<(String, f32)> = {
-            let index = self.read();
-            let keep = |id: FaceId| index.owners.get(&id).is_some_and(|o| o.active || !active_only);
-            let matches = index
-                .gallery
-                .search_where(company, query.as_slice(), k, keep)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            matches.into_iter().filter_map(|m| index.owners.get(&m.id).map(|o| (o.user.clone(), m.score))).collect()
-        };
+        let hits = self.search(company, analysed.capture.embedding.as_slice(), k, active_only, None)?;
         let company = company.to_string();
         self.blocking(move |s| {
             let mut found = Vec::with_capacity(hits.len());
@@ -441,6 +432,31 @@ impl Service {
             Ok(found)
         })
         .await
+    }
+
+    /// The `k` gallery faces of `company` nearest `query`, as (user id, score), best first;
+    /// only active users when `active_only`, only `only_user`'s faces when given.
+    pub fn search(
+        &self,
+        company: &str,
+        query: &[f32],
+        k: usize,
+        active_only: bool,
+        only_user: Option<&str>,
+    ) -> Result<Vec<(String, f32)>, ServiceError> {
+        let index = self.read();
+        let keep = |id: FaceId| {
+            index.owners.get(&id).is_some_and(|o| (o.active || !active_only) && only_user.is_none_or(|u| o.user == u))
+        };
+        let matches =
+            index.gallery.search_where(company, query, k, keep).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok(matches.into_iter().filter_map(|m| index.owners.get(&m.id).map(|o| (o.user.clone(), m.score))).collect())
+    }
+
+    /// The user record alone (no images), if it exists.
+    pub async fn user_record(&self, company: &str, id: &str) -> Result<Option<User>, ServiceError> {
+        let (company, id) = (company.to_string(), id.to_string());
+        self.blocking(move |s| s.user(&company, &id)).await
     }
 
     /// The best active match at or above the threshold.

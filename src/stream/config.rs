@@ -1,0 +1,34 @@
+use serde::{Deserialize, Serialize};
+
+use crate::biometrics::temporal::TemporalConfig;
+
+/// The `[stream]` section: WebSocket sessions and cameras.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Largest WebSocket message (a JPEG frame or a chunk of encoded video).
+    pub max_frame_bytes: usize,
+    /// Consecutive frames that must agree (same user, one face) before a decision.
+    pub decide_frames: usize,
+    /// A session that reaches no decision within this many processed frames ends undecided.
+    pub max_frames: usize,
+    /// A client that does not take a message within this many seconds is disconnected.
+    pub send_timeout_s: f32,
+    /// A session that sends nothing for this many seconds is closed.
+    pub idle_timeout_s: f32,
+    /// The liveness decision over time.
+    pub temporal: TemporalConfig,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            max_frame_bytes: 8 * 1024 * 1024,
+            decide_frames: 5,
+            max_frames: 300,
+            send_timeout_s: 5.0,
+            idle_timeout_s: 30.0,
+            temporal: TemporalConfig::default(),
+        }
+    }
+}

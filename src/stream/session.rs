@@ -1,0 +1,196 @@
+//! The decision logic of one stream session, apart from any I/O: frames go
+//! in with their match, a decision comes out once enough consistent, live
+//! frames agree.
+
+use serde::{Deserialize, Serialize};
+
+use crate::biometrics::temporal::{Signals, Window};
+use crate::vision::Embedding;
+
+use super::StreamConfig;
+
+/// What the client asks of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Identify,
+    Verify,
+    Enroll,
+    Liveness,
+}
+
+impl Mode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Identify => "identify",
+            Mode::Verify => "verify",
+            Mode::Enroll => "enroll",
+            Mode::Liveness => "liveness",
+        }
+    }
+
+    pub fn needs_embedding(&self) -> bool {
+        *self != Mode::Liveness
+    }
+}
+
+/// A final decision (before any store write an enrolment needs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// identify: this user, live. verify: the claimed user, live.
+    Matched { user: String, score: f32 },
+    /// identify: a live face that is no one enrolled. verify: not the claimed user.
+    NoMatch { score: f32 },
+    /// enroll: enough live, consistent frames; enrol the best one (index kept by the caller).
+    Capture,
+    /// liveness: live.
+    Live,
+    /// A presentation attack (or a face that never showed signs of life).
+    Spoof,
+    /// No decision within `max_frames`.
+    Undecided,
+}
+
+impl Outcome {
+    pub fn name(&self, mode: &Mode) -> &'static str {
+        match (self, mode) {
+            (Outcome::Matched { .. }, Mode::Verify) => "verified",
+            (Outcome::Matched { .. }, _) => "identified",
+            (Outcome::NoMatch { .. }, Mode::Verify) => "not_verified",
+            (Outcome::NoMatch { .. }, _) => "unknown",
+            (Outcome::Capture, _) => "enrolled",
+            (Outcome::Live, _) => "live",
+            (Outcome::Spoof, _) => "spoof",
+            (Outcome::Undecided, _) => "undecided",
+        }
+    }
+}
+
+/// One processed frame as the session sees it.
+pub struct Observation<'a> {
+    pub faces: usize,
+    pub features: Option<crate::biometrics::temporal::FrameFeatures>,
+    pub embedding: Option<&'a Embedding>,
+    /// Best gallery match (user, score) of the largest face, any score.
+    pub best: Option<(String, f32)>,
+    pub quality: f32,
+}
+
+pub struct SessionLogic {
+    mode: Mode,
+    config: StreamConfig,
+    threshold: f32,
+    window: Window,
+    /// Consecutive frames agreeing on `streak_key`.
+    streak: usize,
+    streak_key: Option<String>,
+    /// Consecutive full-window verdicts that were not live.
+    not_live: usize,
+    frames: usize,
+    last_embedding: Option<Embedding>,
+    /// Best quality seen in the current streak (enrolment) and whether the latest frame is it.
+    best_quality: f32,
+    pub latest_is_best: bool,
+}
+
+impl SessionLogic {
+    pub fn new(mode: Mode, config: StreamConfig, threshold: f32) -> SessionLogic {
+        SessionLogic {
+            window: Window::new(config.temporal),
+            mode,
+            config,
+            threshold,
+            streak: 0,
+            streak_key: None,
+            not_live: 0,
+            frames: 0,
+            last_embedding: None,
+            best_quality: -1.0,
+            latest_is_best: false,
+        }
+    }
+
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// Starts over (a continuous session after a decision).
+    pub fn reset(&mut self) {
+        *self = SessionLogic::new(self.mode.clone(), self.config.clone(), self.threshold);
+    }
+
+    fn break_streak(&mut self) {
+        self.streak = 0;
+        self.streak_key = None;
+        self.best_quality = -1.0;
+    }
+
+    /// Takes one frame; returns the liveness signals so far and, once sure, the outcome.
+    pub fn observe(&mut self, o: Observation<'_>) -> (Option<Signals>, Option<Outcome>) {
+        self.frames += 1;
+        self.latest_is_best = false;
+        let usable = o.faces == 1 || (o.faces > 1 && self.mode != Mode::Enroll);
+        let Some(features) = o.features.filter(|_| usable) else {
+            // Nobody there (or a crowd at an enrolment): start over.
+            self.window.clear();
+            self.break_streak();
+            self.last_embedding = None;
+            return (None, (self.frames >= self.config.max_frames).then_some(Outcome::Undecided));
+        };
+        self.window.push(features);
+        let signals = self.window.verdict();
+        let full = self.window.len() >= self.config.temporal.window;
+        let live = signals.is_some_and(|s| s.live);
+        self.not_live = if full && !live { self.not_live + 1 } else { 0 };
+        // What this frame says, as a key that must repeat.
+        let key = match self.mode {
+            Mode::Identify | Mode::Verify => Some(match &o.best {
+                Some((user, score)) if *score >= self.threshold => format!("match:{user}"),
+                _ => "nomatch".to_string(),
+            }),
+            Mode::Enroll => {
+                let same = match (&self.last_embedding, o.embedding) {
+                    (Some(prev), Some(cur)) => prev.cosine(cur) >= self.threshold,
+                    (None, Some(_)) => true,
+                    _ => false,
+                };
+                self.last_embedding = o.embedding.cloned();
+                same.then(|| "face".to_string())
+            }
+            Mode::Liveness => Some("face".to_string()),
+        };
+        match key {
+            Some(k) if self.streak_key.as_ref() == Some(&k) => self.streak += 1,
+            Some(k) => {
+                self.break_streak();
+                self.streak = 1;
+                self.streak_key = Some(k);
+            }
+            None => self.break_streak(),
+        }
+        if o.quality > self.best_quality {
+            self.best_quality = o.quality;
+            self.latest_is_best = true;
+        }
+        let n = self.config.decide_frames.max(1);
+        let outcome = if self.not_live >= n {
+            Some(Outcome::Spoof)
+        } else if live && self.streak >= n {
+            let score = o.best.as_ref().map_or(0.0, |b| b.1);
+            match (self.mode.clone(), self.streak_key.as_deref()) {
+                (Mode::Identify | Mode::Verify, Some("nomatch")) => Some(Outcome::NoMatch { score }),
+                (Mode::Identify | Mode::Verify, Some(k)) => {
+                    Some(Outcome::Matched { user: k.trim_start_matches("match:").to_string(), score })
+                }
+                (Mode::Enroll, _) => Some(Outcome::Capture),
+                (Mode::Liveness, _) => Some(Outcome::Live),
+                _ => None,
+            }
+        } else if self.frames >= self.config.max_frames {
+            Some(Outcome::Undecided)
+        } else {
+            None
+        };
+        (signals, outcome)
+    }
+}
