@@ -11,4 +11,5 @@ mod golden;
 mod http;
 mod inputs;
 mod server;
+mod stream;
 mod tidy;
