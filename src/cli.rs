@@ -448,11 +448,11 @@ pub fn pad_eval(
     }
     let kinds = crate::biometrics::simulate::Presentation::ALL;
     writeln!(out, "{:<14} {:>12} {:>12}", "", "single-frame", "temporal")?;
-    for k in 1..4 {
+    for (k, kind) in kinds.iter().enumerate().skip(1) {
         writeln!(
             out,
             "APCER {:<8} {:>12.3} {:>12.3}",
-            kinds[k].name().split(' ').next().unwrap_or(""),
+            kind.name().split(' ').next().unwrap_or(""),
             report.single_frame.apcer_by_kind[k],
             report.temporal.apcer_by_kind[k]
         )?;

@@ -10,7 +10,7 @@ use crate::decode::DecodeLimits;
 use crate::gallery::GalleryConfig;
 use crate::service::PasswordlessConfig;
 use crate::store::StoreConfig;
-use crate::stream::StreamConfig;
+use crate::stream::{CameraConfig, EventsConfig, StreamConfig};
 use crate::video::VideoConfig;
 use crate::vision::VisionConfig;
 
@@ -28,6 +28,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub stream: StreamConfig,
+    pub cameras: Vec<CameraConfig>,
+    pub events: EventsConfig,
 }
 
 #[derive(Debug, thiserror::Error)]

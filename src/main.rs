@@ -214,7 +214,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let total = n * plan.frames_per_session;
                 let progress = |k: usize| {
                     let d = done.fetch_add(k, std::sync::atomic::Ordering::Relaxed) + k;
-                    if d % 15 == 0 {
+                    if d.is_multiple_of(15) {
                         eprint!("\r\x1b[Kkiosk-sim: {n} sessions at {fps} fps, {d}/{total} frames answered");
                     }
                 };

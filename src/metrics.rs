@@ -57,6 +57,8 @@ pub struct SourceCounts {
     pub received: u64,
     pub processed: u64,
     pub dropped: u64,
+    /// Faces embedded (cameras embed a tracked face only when it appears or improves).
+    pub embedded: u64,
 }
 
 #[derive(Default)]
@@ -128,6 +130,7 @@ impl Metrics {
                 "Frames dropped unprocessed (a newer one arrived, or no worker was free), per source.",
                 |c| c.dropped,
             ),
+            ("rostro_faces_embedded_total", "Faces embedded, per source.", |c| c.embedded),
         ] {
             let _ = writeln!(o, "# HELP {metric} {help}\n# TYPE {metric} counter");
             for (source, c) in &sources {

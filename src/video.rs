@@ -78,7 +78,7 @@ pub struct VideoFrame {
     pub image: RgbImage,
 }
 
-fn init() -> Result<(), VideoError> {
+pub(crate) fn init() -> Result<(), VideoError> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
     INIT.get_or_init(|| gst::init().map_err(|e| e.to_string())).clone().map_err(VideoError::Setup)
 }
@@ -214,7 +214,7 @@ pub fn decode_video(bytes: &[u8], config: &VideoConfig) -> Result<Vec<VideoFrame
 }
 
 /// Copies GStreamer's RGB rows (each padded to a multiple of 4 bytes) into an image.
-fn packed_rgb(data: &[u8], w: u32, h: u32) -> Result<RgbImage, VideoError> {
+pub(crate) fn packed_rgb(data: &[u8], w: u32, h: u32) -> Result<RgbImage, VideoError> {
     let row = w as usize * 3;
     if w == 0 || h == 0 || data.len() < row * h as usize {
         return Err(VideoError::Corrupt(format!("a {w}x{h} frame with {} bytes", data.len())));

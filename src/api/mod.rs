@@ -53,6 +53,7 @@ pub struct AppState {
     pub service: Service,
     pub keys: KeyRegistry,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub events: crate::stream::events::Hub,
 }
 
 /// Per-request facts: the id to echo and when the request arrived.
@@ -226,6 +227,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                 .route("/health", web::get().to(health))
                 .route("/metrics", web::get().to(metrics))
                 .route("/v1/stream", web::get().to(crate::stream::ws::stream))
+                .route("/v1/events", web::get().to(crate::stream::events::feed))
                 .configure(passwordless::routes)
                 .default_service(web::to(not_found)),
         );
@@ -242,10 +244,22 @@ pub async fn serve(state: AppState, on_ready: impl FnOnce(std::net::SocketAddr))
         .client_request_timeout(Duration::from_secs(10))
         .shutdown_timeout(30)
         .bind(&server_config.bind)?;
+    // Cameras and webhooks run on this (the main) actix system, beside the HTTP workers.
+    let events = &state.service.config().events;
+    for hook in &events.webhooks {
+        crate::stream::events::start_webhook(&state.events, hook.clone(), events.attempts);
+    }
+    let mut cameras = Vec::new();
+    for camera in &state.service.config().cameras {
+        cameras.push(
+            crate::stream::camera::start(state.clone().into_inner(), camera.clone()).map_err(std::io::Error::other)?,
+        );
+    }
     if let Some(addr) = server.addrs().first() {
         on_ready(*addr);
     }
     server.run().await?;
+    drop(cameras);
     state.service.store().flush().map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(())
 }
@@ -259,5 +273,8 @@ pub fn build_state(
     let engine =
         crate::engine::Engine::start(files, &config.vision, config.server.inference_workers, config.server.queue)?;
     let (service, report) = Service::start(Arc::new(store), engine, config.clone())?;
-    Ok((AppState { service, keys: KeyRegistry::new(&config.auth), metrics: Arc::default() }, report))
+    Ok((
+        AppState { service, keys: KeyRegistry::new(&config.auth), metrics: Arc::default(), events: Default::default() },
+        report,
+    ))
 }

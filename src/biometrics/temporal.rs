@@ -195,7 +195,7 @@ fn moire(img: &RgbImage, det: &Detection) -> f32 {
             // Half the plane suffices (the spectrum of a real signal is symmetric).
             let fu = if u <= n / 2 { u as i64 } else { u as i64 - n as i64 };
             let r = ((fu * fu + (v * v) as i64) as f32).sqrt();
-            if !(10.0..=30.0).contains(&r) || fu.unsigned_abs() as usize % 8 == 0 || v % 8 == 0 {
+            if !(10.0..=30.0).contains(&r) || (fu.unsigned_abs() as usize).is_multiple_of(8) || v.is_multiple_of(8) {
                 continue;
             }
             let p = power[v * n + u];

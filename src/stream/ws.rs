@@ -63,7 +63,7 @@ struct Slot {
 
 /// The API key from the Authorization header, or from `?key=` (browsers cannot set
 /// headers on a WebSocket).
-fn company(state: &AppState, req: &HttpRequest, ctx: &Ctx) -> Result<String, ApiError> {
+pub(crate) fn company(state: &AppState, req: &HttpRequest, ctx: &Ctx) -> Result<String, ApiError> {
     if req.headers().contains_key("authorization") {
         return crate::api::authenticate(state, req, ctx);
     }
@@ -316,7 +316,10 @@ async fn process(
                 continue;
             }
         };
-        metrics.frames(SOURCE, |c| c.processed += 1);
+        metrics.frames(SOURCE, |c| {
+            c.processed += 1;
+            c.embedded += analysis.embedding.is_some() as u64;
+        });
         // Waiting: everything between arrival and the result but the worker's own stages.
         let lat = &mut analysis.latency;
         lat.queue = (p.at.elapsed().as_secs_f64() * 1e3 - lat.decode - lat.detect - lat.liveness - lat.embed).max(0.0);

@@ -5,6 +5,7 @@ mod accuracy;
 mod api;
 mod backends;
 mod bad_input;
+mod camera;
 mod cli;
 mod common;
 mod golden;

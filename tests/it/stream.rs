@@ -327,7 +327,8 @@ fn streamed_frames_give_the_batch_results() {
 #[test]
 fn temporal_liveness_beats_the_single_frame_model_on_simulated_attacks() {
     use rostro::biometrics::{pad, temporal::TemporalConfig};
-    let photos: Vec<_> = (1..=10).map(|i| load(&crate::common::testdata(&format!("faces/deepface/img{i}.jpg")))).collect();
+    let photos: Vec<_> =
+        (1..=10).map(|i| load(&crate::common::testdata(&format!("faces/deepface/img{i}.jpg")))).collect();
     let report = pad::evaluate(&mut analyzer(), &photos, 12, TemporalConfig::default(), &mut |_| {}).expect("evaluate");
     let (single, temporal) = (report.single_frame, report.temporal);
     eprintln!("single-frame {single:?}\ntemporal {temporal:?}");

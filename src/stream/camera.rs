@@ -1,0 +1,293 @@
+//! Cameras: a GStreamer pipeline per camera (a template from
+//! `gst-pipelines/`, filled with the camera's parameters) feeding the newest
+//! frame to a loop that runs `identify` continuously with a face tracker and
+//! publishes access events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::Notify;
+
+use super::session::Outcome;
+use super::tracker::Tracker;
+use crate::api::AppState;
+use crate::metrics::Stage;
+
+/// Templates shipped in `gst-pipelines/`, compiled in.
+const TEMPLATES: [(&str, &str); 4] = [
+    ("file", include_str!("../../gst-pipelines/file.pipeline")),
+    ("v4l2", include_str!("../../gst-pipelines/v4l2.pipeline")),
+    ("rtsp", include_str!("../../gst-pipelines/rtsp.pipeline")),
+    ("test", include_str!("../../gst-pipelines/test.pipeline")),
+];
+
+/// One `[[cameras]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    pub id: String,
+    /// The tenant whose gallery this camera searches.
+    pub company: String,
+    /// A template name (file, v4l2, rtsp, test) or a path to a `.pipeline` file.
+    pub pipeline: String,
+    /// Values for the template's `{placeholders}`.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// At most this many frames per second are analysed (0: as many as the pool takes).
+    #[serde(default = "default_fps")]
+    pub fps: f32,
+    /// Play files at their own pace, as a camera would (false: as fast as decoded).
+    #[serde(default = "yes")]
+    pub realtime: bool,
+    /// Start a file over at its end.
+    #[serde(default, rename = "loop")]
+    pub looped: bool,
+}
+
+fn default_fps() -> f32 {
+    10.0
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The launch line of `camera`: its template with the parameters filled in, then the
+/// common tail that hands RGB frames to Rostro.
+pub fn launch_line(camera: &CameraConfig) -> Result<String, String> {
+    let text = match TEMPLATES.iter().find(|(n, _)| *n == camera.pipeline) {
+        Some((_, t)) => t.to_string(),
+        None => std::fs::read_to_string(&camera.pipeline)
+            .map_err(|e| format!("camera {}: pipeline {:?}: {e}", camera.id, camera.pipeline))?,
+    };
+    let mut line: String =
+        text.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join(" ").trim().to_string();
+    for (k, v) in &camera.params {
+        if v.contains(['"', '!', '\n']) {
+            return Err(format!("camera {}: parameter {k} may not contain quotes, '!' or newlines", camera.id));
+        }
+        line = line.replace(&format!("{{{k}}}"), v);
+    }
+    if let Some(start) = line.find('{')
+        && let Some(len) = line[start..].find('}')
+    {
+        return Err(format!("camera {}: no value for {}", camera.id, &line[start..start + len + 1]));
+    }
+    Ok(format!(
+        "{line} ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink max-buffers=1 drop=true sync={}",
+        camera.realtime
+    ))
+}
+
+/// The newest frame of a camera, and how many were overwritten unprocessed.
+#[derive(Default)]
+struct Latest {
+    frame: Mutex<Option<(Instant, RgbImage)>>,
+    ready: Notify,
+}
+
+/// A running camera; stops when dropped.
+pub struct Camera {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Starts capture (a thread) and analysis (a task on the current actix system).
+pub fn start(state: Arc<AppState>, camera: CameraConfig) -> Result<Camera, String> {
+    let line = launch_line(&camera)?;
+    crate::video::init().map_err(|e| e.to_string())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let latest = Arc::new(Latest::default());
+    let source = format!("camera:{}", camera.id);
+    {
+        let (stop, latest, state, source, camera) =
+            (stop.clone(), latest.clone(), state.clone(), source.clone(), camera.clone());
+        std::thread::Builder::new()
+            .name(format!("camera-{}", camera.id))
+            .spawn(move || capture(&line, &camera, &stop, &latest, &state, &source))
+            .map_err(|e| e.to_string())?;
+    }
+    actix_web::rt::spawn(analyse(state, camera, latest, stop.clone(), source));
+    Ok(Camera { stop })
+}
+
+/// Pulls frames until stopped; reconnects after errors (files end unless looped).
+fn capture(line: &str, camera: &CameraConfig, stop: &AtomicBool, latest: &Latest, state: &AppState, source: &str) {
+    while !stop.load(Ordering::Relaxed) {
+        match run_pipeline(line, camera, stop, latest, state, source) {
+            Ok(()) if !camera.looped => {
+                eprintln!("rostro: camera {}: end of stream", camera.id);
+                return;
+            }
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("rostro: camera {}: {e}; retrying in 2 s", camera.id);
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+fn run_pipeline(
+    line: &str,
+    camera: &CameraConfig,
+    stop: &AtomicBool,
+    latest: &Latest,
+    state: &AppState,
+    source: &str,
+) -> Result<(), String> {
+    let pipeline = gst::parse::launch(line)
+        .map_err(|e| e.to_string())?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline".to_string())?;
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or("the pipeline has no appsink named sink")?;
+    let bus = pipeline.bus().ok_or("no bus")?;
+    struct Stop(gst::Pipeline);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.set_state(gst::State::Null);
+        }
+    }
+    let running = Stop(pipeline);
+    running.0.set_state(gst::State::Playing).map_err(|e| format!("cannot start: {e}"))?;
+    while !stop.load(Ordering::Relaxed) {
+        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(err) = msg.view() {
+                return Err(err.error().to_string());
+            }
+        }
+        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) else {
+            if sink.is_eos() {
+                return Ok(());
+            }
+            continue;
+        };
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else { continue };
+        let Some(s) = caps.structure(0) else { continue };
+        let (w, h) = (s.get::<i32>("width").unwrap_or(0), s.get::<i32>("height").unwrap_or(0));
+        let Ok(map) = buffer.map_readable() else { continue };
+        let Ok(img) = crate::video::packed_rgb(map.as_slice(), w.max(0) as u32, h.max(0) as u32) else { continue };
+        state.metrics.frames(source, |c| c.received += 1);
+        let replaced =
+            latest.frame.lock().unwrap_or_else(std::sync::PoisonError::into_inner).replace((Instant::now(), img));
+        if replaced.is_some() {
+            state.metrics.frames(source, |c| c.dropped += 1);
+        }
+        latest.ready.notify_one();
+        let _ = camera;
+    }
+    Ok(())
+}
+
+/// Takes the newest frame, tracks and identifies faces on a worker, publishes events.
+async fn analyse(
+    state: Arc<AppState>,
+    camera: CameraConfig,
+    latest: Arc<Latest>,
+    stop: Arc<AtomicBool>,
+    source: String,
+) {
+    let config = state.service.config().clone();
+    let mut tracker = Some(Tracker::new(config.stream.clone(), state.service.threshold()));
+    let mut granted: HashMap<String, Instant> = HashMap::new();
+    let min_gap = if camera.fps > 0.0 { Duration::from_secs_f32(1.0 / camera.fps) } else { Duration::ZERO };
+    let mut last = Instant::now() - min_gap;
+    while !stop.load(Ordering::Relaxed) {
+        if tokio::time::timeout(Duration::from_millis(500), latest.ready.notified()).await.is_err() {
+            continue;
+        }
+        let since = last.elapsed();
+        if since < min_gap {
+            tokio::time::sleep(min_gap - since).await;
+        }
+        let Some((arrived, img)) = latest.frame.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() else {
+            continue;
+        };
+        last = Instant::now();
+        let Some(mut t) = tracker.take() else { return };
+        let (st, company) = (state.clone(), camera.company.clone());
+        let job = state.service.engine().run(move |a| {
+            let started = Instant::now();
+            let search = |e: &crate::vision::Embedding| {
+                st.service.search(&company, e.as_slice(), 1, true, None).ok().and_then(|h| h.into_iter().next())
+            };
+            let updates = t.step(a, &img, &search);
+            (t, updates, started.elapsed().as_secs_f64() * 1e3)
+        });
+        let (t, updates, worker_ms) = match job.await {
+            Ok(r) => r,
+            Err(crate::engine::EngineError::Busy(_)) => {
+                state.metrics.frames(&source, |c| c.dropped += 1);
+                // The tracker went with the refused job; start a new one.
+                tracker = Some(Tracker::new(config.stream.clone(), state.service.threshold()));
+                continue;
+            }
+            Err(_) => return,
+        };
+        tracker = Some(t);
+        state.metrics.frames(&source, |c| c.processed += 1);
+        state.metrics.observe(Stage::Total, arrived.elapsed().as_secs_f64() * 1e3);
+        let _ = worker_ms;
+        let updates = match updates {
+            Ok(u) => u,
+            Err(e) => {
+                eprintln!("rostro: camera {}: {e}", camera.id);
+                continue;
+            }
+        };
+        let embedded = updates.iter().filter(|u| u.embedded).count() as u64;
+        state.metrics.frames(&source, |c| c.embedded += embedded);
+        for u in updates {
+            let Some(outcome) = u.outcome else { continue };
+            let (decision, reason, user, score) = match &outcome {
+                Outcome::Matched { user, score } => ("granted", "matched", Some(user.clone()), Some(*score)),
+                Outcome::NoMatch { score } => ("denied", "unknown", None, Some(*score)),
+                Outcome::Spoof => ("denied", "spoof", None, u.best.as_ref().map(|b| b.1)),
+                _ => continue,
+            };
+            if let Some(user) = &user {
+                let cooldown = Duration::from_secs_f32(config.events.cooldown_s.max(0.0));
+                if granted.get(user).is_some_and(|t| t.elapsed() < cooldown) {
+                    continue;
+                }
+                granted.insert(user.clone(), Instant::now());
+            }
+            let full_name = match &user {
+                Some(id) => state.service.user_record(&camera.company, id).await.ok().flatten().map(|u| u.full_name),
+                None => None,
+            };
+            state.metrics.event(decision);
+            state.events.publish(json!({
+                "type": "access",
+                "id": crate::util::uuid_v4(),
+                "decision": decision,
+                "reason": reason,
+                "camera": camera.id,
+                "companyId": camera.company,
+                "userId": user,
+                "fullName": full_name,
+                "score": score,
+                "track": u.track,
+                "box": u.bbox,
+                "liveness": u.signals,
+                "time": crate::util::rfc3339_ns(crate::util::now_ns()),
+            }));
+        }
+    }
+}
