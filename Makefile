@@ -20,7 +20,8 @@ demo: setup
 	@scripts/demo.sh target/release/rostro
 
 ## Build and run the whole test suite (unit + integration, both backends).
-test: setup
+test:
+	@ROSTRO_SETUP_TEST=1 scripts/setup.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --features $(TEST_FEATURES) --no-fail-fast; \
 	else \

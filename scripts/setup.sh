@@ -17,6 +17,11 @@ for pkg in libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plu
   gstreamer1.0-tools; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need+=("$pkg")
 done
+# The test suite (ROSTRO_SETUP_TEST=1, set by `make test`) also drives the kiosk
+# page in headless Chromium with a fake camera.
+if [[ "${ROSTRO_SETUP_TEST:-}" == 1 ]]; then
+  command -v chromium >/dev/null || need+=(chromium)
+fi
 
 if ((${#need[@]})); then
   echo "setup: installing ${need[*]}"

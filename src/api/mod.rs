@@ -208,6 +208,11 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
+/// The kiosk page: camera, frames over the WebSocket, answers drawn live.
+async fn kiosk() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(include_str!("../../web/kiosk.html"))
+}
+
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let stats = state.service.engine().stats();
     let text = state.metrics.render(
@@ -226,6 +231,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             web::scope(&base)
                 .route("/health", web::get().to(health))
                 .route("/metrics", web::get().to(metrics))
+                .route("/kiosk", web::get().to(kiosk))
                 .route("/v1/stream", web::get().to(crate::stream::ws::stream))
                 .route("/v1/events", web::get().to(crate::stream::events::feed))
                 .configure(passwordless::routes)

@@ -169,3 +169,78 @@ fn a_file_camera_emits_access_events_to_the_feed_and_webhook() {
     assert!(embedded < processed, "embedded {embedded} of {processed} frames");
     assert!(m.contains("rostro_access_events_total{kind=\"granted\"}"), "{m}");
 }
+
+/// Writes frames as a Y4M clip (4:2:0), the format Chromium's fake camera reads.
+pub fn y4m(path: &Path, frames: &[image::RgbImage], fps: u32) {
+    let (w, h) = (frames[0].width(), frames[0].height());
+    let mut out = format!("YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for f in frames {
+        out.extend_from_slice(b"FRAME\n");
+        let px = |x: u32, y: u32| {
+            let p = f.get_pixel(x, y);
+            (p[0] as f32, p[1] as f32, p[2] as f32)
+        };
+        for y in 0..h {
+            for x in 0..w {
+                let (r, g, b) = px(x, y);
+                out.push((0.299 * r + 0.587 * g + 0.114 * b).round().clamp(0.0, 255.0) as u8);
+            }
+        }
+        for chroma in [(-0.168_736, -0.331_264, 0.5), (0.5, -0.418_688, -0.081_312)] {
+            for y in (0..h).step_by(2) {
+                for x in (0..w).step_by(2) {
+                    let (r, g, b) = px(x, y);
+                    out.push((128.0 + chroma.0 * r + chroma.1 * g + chroma.2 * b).round().clamp(0.0, 255.0) as u8);
+                }
+            }
+        }
+    }
+    std::fs::write(path, out).expect("write y4m");
+}
+
+/// The kiosk page in headless Chromium, its camera a Y4M clip of a living face:
+/// the page streams, and the server identifies the enrolled user.
+#[test]
+fn the_kiosk_page_identifies_a_face_in_headless_chromium() {
+    let dir = temp_dir("kiosk-clip");
+    let img = crate::common::load(&crate::common::fixture("obama2.jpg"));
+    let faces = crate::common::analyzer().detect(&img).expect("detect");
+    let frames = rostro::biometrics::simulate::clip(&img, &faces[0], Presentation::BonaFide, 30, 5);
+    let clip = dir.join("face.y4m");
+    y4m(&clip, &frames, 15);
+    let addr = in_process("kiosk-page", |_| {});
+    Client { addr, key: KEY_A }.enroll("Barack Obama", None, &crate::common::fixture("obama.jpg")).expect(200);
+    let mut chromium = Command::new("chromium")
+        .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio"])
+        .arg("--use-fake-ui-for-media-stream")
+        .arg("--use-fake-device-for-media-stream")
+        .arg(format!("--use-file-for-fake-video-capture={}", clip.display()))
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg("--remote-debugging-port=0")
+        .arg(format!("http://{addr}/kiosk?key={KEY_A}&mode=identify&autostart=true"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromium (installed by `make test`'s setup)");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut metrics = String::new();
+    while Instant::now() < deadline {
+        metrics = String::from_utf8_lossy(&crate::http::request(addr, "GET", "/metrics", &[], None).body).to_string();
+        if metrics.contains("rostro_decisions_total{mode=\"identify\"") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let _ = chromium.kill();
+    let _ = chromium.wait();
+    assert!(
+        metrics.contains("rostro_decisions_total{mode=\"identify\",decision=\"identified\"} 1"),
+        "the page's session identified the face: {}",
+        metrics.lines().filter(|l| l.contains("decisions") || l.contains("frames_")).collect::<Vec<_>>().join("\n")
+    );
+    assert!(!metrics.contains("decision=\"unknown\""));
+    // The page itself is served as HTML.
+    let page = crate::http::request(addr, "GET", "/kiosk", &[], None);
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("getUserMedia"));
+}
