@@ -240,3 +240,101 @@ fn first_error(bus: &gst::Bus) -> Option<VideoError> {
     }
     None
 }
+
+/// Decodes a live encoded stream pushed in chunks (a kiosk's WebM/VP8 or
+/// H.264 Annex-B byte stream): a GStreamer pipeline fed through appsrc, whose
+/// frames a thread hands to `on_frame` as they are decoded.
+pub struct StreamDecoder {
+    src: gst_app::AppSrc,
+    pipeline: gst::Pipeline,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StreamDecoder {
+    /// `format`: "webm" or "h264". `on_error` is called once if the stream cannot be decoded.
+    pub fn start(
+        format: &str,
+        max_side: u32,
+        mut on_frame: impl FnMut(RgbImage) + Send + 'static,
+        on_error: impl FnOnce(String) + Send + 'static,
+    ) -> Result<StreamDecoder, VideoError> {
+        init()?;
+        let head = match format {
+            "webm" => "appsrc name=src format=bytes ! matroskademux ! decodebin",
+            "h264" => {
+                "appsrc name=src format=bytes caps=video/x-h264,stream-format=byte-stream ! h264parse ! avdec_h264"
+            }
+            other => return Err(VideoError::Unsupported(format!("stream format {other:?}"))),
+        };
+        let line = format!(
+            "{head} ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink max-buffers=2 drop=false sync=false"
+        );
+        let pipeline = gst::parse::launch(&line)
+            .map_err(|e| VideoError::Setup(e.to_string()))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| VideoError::Setup("not a pipeline".into()))?;
+        let src = pipeline
+            .by_name("src")
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+            .ok_or_else(|| VideoError::Setup("no appsrc".into()))?;
+        let sink = pipeline
+            .by_name("sink")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .ok_or_else(|| VideoError::Setup("no appsink".into()))?;
+        let bus = pipeline.bus().ok_or_else(|| VideoError::Setup("no bus".into()))?;
+        pipeline.set_state(gst::State::Playing).map_err(|e| VideoError::Setup(e.to_string()))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new()
+            .name("stream-decoder".into())
+            .spawn(move || {
+                let mut on_error = Some(on_error);
+                while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(e) = first_error(&bus) {
+                        if let Some(f) = on_error.take() {
+                            f(e.to_string());
+                        }
+                        return;
+                    }
+                    let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) else {
+                        if sink.is_eos() {
+                            return;
+                        }
+                        continue;
+                    };
+                    let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else { continue };
+                    let Some(s) = caps.structure(0) else { continue };
+                    let (w, h) = (s.get::<i32>("width").unwrap_or(0), s.get::<i32>("height").unwrap_or(0));
+                    let (w, h) = (u32::try_from(w).unwrap_or(0), u32::try_from(h).unwrap_or(0));
+                    if w > max_side || h > max_side {
+                        if let Some(f) = on_error.take() {
+                            f(format!("{w}x{h} frames exceed the {max_side} px limit"));
+                        }
+                        return;
+                    }
+                    let Ok(map) = buffer.map_readable() else { continue };
+                    if let Ok(img) = packed_rgb(map.as_slice(), w, h) {
+                        on_frame(img);
+                    }
+                }
+            })
+            .map_err(|e| VideoError::Setup(e.to_string()))?;
+        Ok(StreamDecoder { src, pipeline, stop })
+    }
+
+    /// Feeds the next chunk of the stream.
+    pub fn push(&self, chunk: &[u8]) -> Result<(), VideoError> {
+        self.src
+            .push_buffer(gst::Buffer::from_slice(chunk.to_vec()))
+            .map(|_| ())
+            .map_err(|e| VideoError::Corrupt(format!("the decoder refused data: {e}")))
+    }
+}
+
+impl Drop for StreamDecoder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.src.end_of_stream();
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}

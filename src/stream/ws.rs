@@ -47,18 +47,34 @@ struct Start {
     format: Option<String>,
 }
 
-/// A frame waiting for the processor: arrival order, arrival time, bytes.
+/// A frame waiting for the processor: arrival order, arrival time, the frame.
 struct Pending {
     seq: u64,
     at: Instant,
-    bytes: Vec<u8>,
+    input: FrameInput,
 }
 
+/// The newest unprocessed frame of a session (a newer one replaces it).
 #[derive(Default)]
 struct Slot {
     pending: Mutex<Option<Pending>>,
     ready: Notify,
     dropped: std::sync::atomic::AtomicU64,
+    /// Set when an encoded stream cannot be decoded.
+    error: Mutex<Option<String>>,
+}
+
+impl Slot {
+    /// Keeps `p` as the newest frame; counts the one it replaces as dropped.
+    fn put(&self, p: Pending, metrics: &crate::metrics::Metrics) {
+        metrics.frames(SOURCE, |c| c.received += 1);
+        let replaced = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).replace(p);
+        if replaced.is_some() {
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics.frames(SOURCE, |c| c.dropped += 1);
+        }
+        self.ready.notify_one();
+    }
 }
 
 /// The API key from the Authorization header, or from `?key=` (browsers cannot set
@@ -160,10 +176,15 @@ async fn serve_session(
             Ok(Some(Err(e))) => return protocol_error(state, session, e).await,
         }
     };
-    if let Some(f) = start.format.as_deref().filter(|f| *f != "jpeg" && *f != "image") {
-        send(state, session, &error(400, format!("format {f:?} is not supported; send JPEG or PNG frames"))).await;
-        return close(CloseCode::Unsupported, "unsupported format");
-    }
+    let encoded = match start.format.as_deref() {
+        None | Some("jpeg" | "image") => None,
+        Some(f @ ("webm" | "h264")) => Some(f.to_string()),
+        Some(f) => {
+            let message = format!("format {f:?} is not supported: send JPEG/PNG frames, or a webm or h264 stream");
+            send(state, session, &error(400, message)).await;
+            return close(CloseCode::Unsupported, "unsupported format");
+        }
+    };
     let target = match (&start.mode, &start.user_id, &start.user) {
         (Mode::Verify, Some(id), _) => match state.service.user_record(company, id).await {
             Ok(Some(_)) => Some(id.clone()),
@@ -206,6 +227,31 @@ async fn serve_session(
             reason
         })
     };
+    // An encoded stream: chunks go to a GStreamer decoder whose frames land in the slot.
+    let decoder = match &encoded {
+        None => None,
+        Some(format) => {
+            let (on_frame_slot, on_error_slot, metrics) = (slot.clone(), slot.clone(), state.metrics.clone());
+            let mut n = 0u64;
+            let on_frame = move |img| {
+                n += 1;
+                on_frame_slot.put(Pending { seq: n, at: Instant::now(), input: FrameInput::Pixels(img) }, &metrics);
+            };
+            let on_error = move |e: String| {
+                *on_error_slot.error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                on_error_slot.ready.notify_one();
+            };
+            match crate::video::StreamDecoder::start(format, state.service.config().video.max_side, on_frame, on_error)
+            {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    processor.abort();
+                    send(state, session, &error(500, format!("cannot start the {format} decoder: {e}"))).await;
+                    return close(CloseCode::Error, "decoder");
+                }
+            }
+        }
+    };
     let mut seq = 0u64;
     let reason = loop {
         tokio::select! {
@@ -213,17 +259,18 @@ async fn serve_session(
             msg = tokio::time::timeout(idle, messages.recv()) => match msg {
                 Err(_) => break close(CloseCode::Policy, "idle"),
                 Ok(None) | Ok(Some(Ok(AggregatedMessage::Close(_)))) => break None,
-                Ok(Some(Ok(AggregatedMessage::Binary(bytes)))) => {
-                    seq += 1;
-                    state.metrics.frames(SOURCE, |c| c.received += 1);
-                    let replaced = slot.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .replace(Pending { seq, at: Instant::now(), bytes: bytes.to_vec() });
-                    if replaced.is_some() {
-                        slot.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        state.metrics.frames(SOURCE, |c| c.dropped += 1);
+                Ok(Some(Ok(AggregatedMessage::Binary(bytes)))) => match &decoder {
+                    Some(d) => {
+                        if let Err(e) = d.push(&bytes) {
+                            send(state, session, &error(400, e.to_string())).await;
+                            break close(CloseCode::Invalid, "undecodable stream");
+                        }
                     }
-                    slot.ready.notify_one();
-                }
+                    None => {
+                        seq += 1;
+                        slot.put(Pending { seq, at: Instant::now(), input: FrameInput::Encoded(bytes.to_vec()) }, &state.metrics);
+                    }
+                },
                 Ok(Some(Ok(AggregatedMessage::Text(text)))) => {
                     if serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("type").cloned()) == Some(json!("stop")) {
                         break close(CloseCode::Normal, "stopped by the client");
@@ -238,6 +285,7 @@ async fn serve_session(
             }
         }
     };
+    drop(decoder);
     processor.abort();
     match processor.await {
         Ok(r) => r.or(reason),
@@ -284,14 +332,25 @@ async fn process(
     let started = Instant::now();
     loop {
         slot.ready.notified().await;
+        if let Some(e) = slot.error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            send(&state, &mut session, &json!({"type": "error", "code": 400, "message": format!("video stream: {e}")}))
+                .await;
+            return close(CloseCode::Invalid, "undecodable stream");
+        }
         let Some(p) = slot.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() else { continue };
         let limits = config.decode;
         let embed = mode.needs_embedding();
-        let bytes_for_enrol = (mode == Mode::Enroll).then(|| p.bytes.clone());
-        let job = service.engine().run(move |a| frame::analyse(a, FrameInput::Encoded(p.bytes), &limits, embed, false));
+        // An enrolment keeps its best frame: the JPEG as sent, or the decoded pixels.
+        let (bytes_for_enrol, keep) = match (&p.input, &mode) {
+            (FrameInput::Encoded(b), Mode::Enroll) => (Some(b.clone()), false),
+            (FrameInput::Pixels(_), Mode::Enroll) => (None, true),
+            _ => (None, false),
+        };
+        let (seq, at) = (p.seq, p.at);
+        let job = service.engine().run(move |a| frame::analyse(a, p.input, &limits, embed, keep));
         let result: Result<FrameAnalysis, (u16, String)> = match job.await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(message)) => Err((400, format!("frame {}: {message}", p.seq))),
+            Ok(Err(message)) => Err((400, format!("frame {}: {message}", seq))),
             Err(crate::engine::EngineError::Busy(_)) => {
                 // No worker free: this frame is dropped like a stale one.
                 slot.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -304,12 +363,8 @@ async fn process(
             Ok(a) => a,
             Err((code, message)) => {
                 metrics.frames(SOURCE, |c| c.processed += 1);
-                if !send(
-                    &state,
-                    &mut session,
-                    &json!({"type": "error", "code": code, "seq": p.seq, "message": message}),
-                )
-                .await
+                if !send(&state, &mut session, &json!({"type": "error", "code": code, "seq": seq, "message": message}))
+                    .await
                 {
                     return None;
                 }
@@ -322,7 +377,7 @@ async fn process(
         });
         // Waiting: everything between arrival and the result but the worker's own stages.
         let lat = &mut analysis.latency;
-        lat.queue = (p.at.elapsed().as_secs_f64() * 1e3 - lat.decode - lat.detect - lat.liveness - lat.embed).max(0.0);
+        lat.queue = (at.elapsed().as_secs_f64() * 1e3 - lat.decode - lat.detect - lat.liveness - lat.embed).max(0.0);
         let t = Instant::now();
         let best = match &analysis.embedding {
             Some(e) => service
@@ -332,7 +387,7 @@ async fn process(
             None => None,
         };
         analysis.latency.search = t.elapsed().as_secs_f64() * 1e3;
-        analysis.latency.total = p.at.elapsed().as_secs_f64() * 1e3;
+        analysis.latency.total = at.elapsed().as_secs_f64() * 1e3;
         let quality = analysis.primary.map_or(0.0, |i| analysis.faces[i].quality.score);
         let (signals, outcome) = logic.observe(Observation {
             faces: analysis.faces.len(),
@@ -341,10 +396,8 @@ async fn process(
             best: best.clone(),
             quality,
         });
-        if logic.latest_is_best
-            && let Some(b) = bytes_for_enrol
-        {
-            best_frame = Some(b);
+        if logic.latest_is_best {
+            best_frame = bytes_for_enrol.or_else(|| analysis.image.take().map(|img| crate::service::jpeg(&img, 95)));
         }
         let mut matched = Value::Null;
         if let Some((user, score)) = &best {
@@ -369,7 +422,7 @@ async fn process(
         }
         let result = json!({
             "type": "frame",
-            "seq": p.seq,
+            "seq": seq,
             "dropped": slot.dropped.load(std::sync::atomic::Ordering::Relaxed),
             "width": analysis.width,
             "height": analysis.height,
@@ -386,7 +439,7 @@ async fn process(
         let mut decision = json!({
             "type": "decision",
             "decision": outcome.name(&mode),
-            "seq": p.seq,
+            "seq": seq,
             "liveness": signals,
             "elapsedMs": started.elapsed().as_secs_f64() * 1e3,
         });

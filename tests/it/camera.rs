@@ -16,22 +16,30 @@ use serde_json::Value;
 
 use crate::http::{Client, KEY_A, KEY_B, RespExt, in_process, temp_dir};
 
-/// Encodes JPEG frames into a VP8/WebM clip at `fps` with gst-launch.
+/// Encodes JPEG frames into a VP8/WebM clip at `fps` with gst-launch, at the
+/// bitrate a kiosk would use for faces (3 Mb/s).
 pub fn webm(dir: &Path, frames: &[Vec<u8>], fps: u32) -> std::path::PathBuf {
-    let frames_dir = dir.join("frames");
+    encode(dir, frames, fps, "vp8enc deadline=1 target-bitrate=3000000 ! webmmux", "clip.webm")
+}
+
+/// Encodes JPEG frames with a gst-launch encoder chain (e.g. "x264enc ! h264parse").
+pub fn encode(dir: &Path, frames: &[Vec<u8>], fps: u32, encoder: &str, name: &str) -> std::path::PathBuf {
+    let frames_dir = dir.join(format!("{name}-frames"));
     std::fs::create_dir_all(&frames_dir).expect("frames dir");
     for (i, f) in frames.iter().enumerate() {
         std::fs::write(frames_dir.join(format!("{i:03}.jpg")), f).expect("frame");
     }
-    let out = dir.join("clip.webm");
+    let out = dir.join(name);
     let status = Command::new("gst-launch-1.0")
         .args(["-q", "multifilesrc", &format!("location={}/%03d.jpg", frames_dir.display()), "index=0"])
         .arg(format!("caps=image/jpeg,framerate={fps}/1"))
-        .args(["!", "jpegdec", "!", "videoconvert", "!", "vp8enc", "deadline=1", "!", "webmmux", "!", "filesink"])
+        .args(["!", "jpegdec", "!", "videoconvert", "!"])
+        .args(encoder.split_whitespace())
+        .args(["!", "filesink"])
         .arg(format!("location={}", out.display()))
         .status()
         .expect("gst-launch-1.0");
-    assert!(status.success());
+    assert!(status.success(), "gst-launch-1.0 {encoder}");
     out
 }
 

@@ -346,3 +346,62 @@ fn temporal_liveness_beats_the_single_frame_model_on_simulated_attacks() {
         assert!(s.alive && !s.attack_cue, "an accepted clip shows life and no attack mark: {c:?}");
     }
 }
+
+/// Streams `bytes` in 30 chunks over ~3 s, as a kiosk's encoder would; returns every message.
+async fn stream_encoded(addr: SocketAddr, format: &str, bytes: &[u8]) -> Vec<Value> {
+    let start = json!({"type": "start", "mode": "identify", "format": format});
+    let (ws, _) = rostro::kiosk::connect(&url(addr), KEY_A, &start).await.expect("open");
+    let (mut tx, mut rx) = ws.split();
+    let chunks: Vec<Vec<u8>> = bytes.chunks(bytes.len().div_ceil(30)).map(<[u8]>::to_vec).collect();
+    let sender = async move {
+        for c in chunks {
+            if tx.send(Message::binary(c)).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tx
+    };
+    let reader = async {
+        let mut out = Vec::new();
+        while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(20), rx.next()).await {
+            if let Message::Text(t) = m {
+                out.push(serde_json::from_str::<Value>(&t).expect("json"));
+            }
+        }
+        out
+    };
+    let (_, out) = tokio::join!(sender, reader);
+    out
+}
+
+#[test]
+fn encoded_webm_and_h264_streams_are_decoded_and_identified() {
+    let addr = in_process("ws-encoded", |_| {});
+    let obama = enrolled(addr, "Barack Obama", "obama.jpg");
+    let dir = crate::http::temp_dir("ws-encoded-clips");
+    let frames = clip("obama2.jpg", Presentation::BonaFide, 30);
+    let webm = std::fs::read(crate::camera::webm(&dir, &frames, 10)).expect("webm");
+    let h264 = crate::camera::encode(
+        &dir,
+        &frames,
+        10,
+        "x264enc tune=zerolatency bitrate=3000 ! video/x-h264,stream-format=byte-stream,profile=high",
+        "clip.h264",
+    );
+    let h264 = std::fs::read(h264).expect("h264");
+    let rt = rt();
+    for (format, bytes) in [("webm", &webm), ("h264", &h264)] {
+        let msgs = rt.block_on(stream_encoded(addr, format, bytes));
+        let d = decision(&msgs).unwrap_or_else(|| panic!("{format}: no decision: {msgs:?}"));
+        assert_eq!(d["decision"], "identified", "{format}: {d}");
+        assert_eq!(d["userId"], obama.as_str());
+        let frame = msgs.iter().find(|m| m["type"] == "frame").expect("frames");
+        assert_eq!(frame["width"], 640, "{format}: decoded at the clip's size");
+    }
+    // Garbage announced as WebM: a clear error, and the session closes.
+    let msgs = rt.block_on(stream_encoded(addr, "webm", &vec![0x5Au8; 64 * 1024]));
+    let err = msgs.iter().find(|m| m["type"] == "error").unwrap_or_else(|| panic!("an error: {msgs:?}"));
+    assert_eq!(err["code"], 400);
+    assert!(err["message"].as_str().unwrap_or("").contains("video stream"), "{err}");
+}
