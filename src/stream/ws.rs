@@ -332,7 +332,8 @@ async fn process(
     let started = Instant::now();
     loop {
         slot.ready.notified().await;
-        if let Some(e) = slot.error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        let failed = slot.error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(e) = failed {
             send(&state, &mut session, &json!({"type": "error", "code": 400, "message": format!("video stream: {e}")}))
                 .await;
             return close(CloseCode::Invalid, "undecodable stream");
