@@ -1,16 +1,43 @@
-//! The inference pool: worker threads that each own one [`FaceAnalyzer`],
-//! fed through one bounded queue. Async callers (HTTP handlers) submit a
-//! closure and await its result; when the queue is full the job is refused
-//! at once ([`EngineError::Busy`], a 503 to HTTP clients) instead of queueing
-//! without bound.
+//! The inference pool: an actix `SyncArbiter` of [`InferenceActor`]s, each
+//! owning one [`FaceAnalyzer`] (one model session per thread). Async callers
+//! (HTTP handlers, stream sessions, cameras) submit a closure and await its
+//! result. The arbiter's own queue is unbounded, so admission is bounded
+//! here: at most `workers + queue` jobs are in flight, and one more is
+//! refused at once ([`EngineError::Busy`], a 503 to HTTP clients, a dropped
+//! frame to streams) instead of queueing without bound.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix::{Actor, Addr, Handler, Message, SyncArbiter, SyncContext};
 
 use crate::vision::{FaceAnalyzer, ModelFiles, VisionConfig, VisionError};
 
-type Job = Box<dyn FnOnce(&mut FaceAnalyzer) + Send>;
+/// One unit of work for a worker.
+struct Job(Box<dyn FnOnce(&mut FaceAnalyzer) + Send>);
+
+impl Message for Job {
+    type Result = ();
+}
+
+/// A worker thread's actor: its own models.
+pub struct InferenceActor {
+    analyzer: FaceAnalyzer,
+}
+
+impl Actor for InferenceActor {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<Job> for InferenceActor {
+    type Result = ();
+
+    fn handle(&mut self, job: Job, _: &mut SyncContext<Self>) {
+        // A panicking job loses its own reply, not the worker.
+        let analyzer = &mut self.analyzer;
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (job.0)(analyzer)));
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -27,59 +54,54 @@ pub struct EngineStats {
     pub refused: AtomicU64,
 }
 
+/// Gives a slot back when the job finishes or is dropped unrun.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 #[derive(Clone)]
 pub struct Engine {
-    tx: SyncSender<Job>,
+    addr: Addr<InferenceActor>,
+    in_flight: Arc<AtomicUsize>,
+    capacity: usize,
     queue: usize,
     stats: Arc<EngineStats>,
     config: Arc<VisionConfig>,
 }
 
 impl Engine {
-    /// Starts `workers` threads, each loading its own copy of the models, and
-    /// waits until all have loaded (or one failed). At most `queue` jobs wait.
+    /// Starts `workers` inference actors, each loading its own copy of the
+    /// models; at most `queue` jobs wait beyond those running. Must be called
+    /// inside an actix `System`. The models are loaded once here first, so a
+    /// missing or bad model file is an error rather than a worker's panic.
     pub fn start(
         files: &ModelFiles,
         config: &VisionConfig,
         workers: usize,
         queue: usize,
     ) -> Result<Engine, VisionError> {
-        let (tx, rx) = sync_channel::<Job>(queue);
-        let rx = Arc::new(std::sync::Mutex::new(rx));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        for n in 0..workers.max(1) {
-            let (rx, ready_tx, files, config) = (rx.clone(), ready_tx.clone(), files.clone(), config.clone());
-            std::thread::Builder::new()
-                .name(format!("inference-{n}"))
-                .spawn(move || {
-                    let mut analyzer = match FaceAnalyzer::new(&files, config) {
-                        Ok(a) => {
-                            let _ = ready_tx.send(Ok(()));
-                            a
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    loop {
-                        let job = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
-                        match job {
-                            // A panicking job loses its own reply, not the worker.
-                            Ok(job) => {
-                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut analyzer)));
-                            }
-                            Err(_) => return,
-                        }
-                    }
-                })
-                .expect("spawning an inference thread");
-        }
-        drop(ready_tx);
-        for _ in 0..workers.max(1) {
-            ready_rx.recv().map_err(|_| VisionError::Output("an inference worker died while loading".into()))??;
-        }
-        Ok(Engine { tx, queue, stats: Arc::default(), config: Arc::new(config.clone()) })
+        let first = Mutex::new(Some(FaceAnalyzer::new(files, config.clone())?));
+        let (files, vision) = (files.clone(), config.clone());
+        let workers = workers.max(1);
+        let addr = SyncArbiter::start(workers, move || {
+            let analyzer = first.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            let analyzer = analyzer.unwrap_or_else(|| {
+                FaceAnalyzer::new(&files, vision.clone()).expect("these models loaded once already")
+            });
+            InferenceActor { analyzer }
+        });
+        Ok(Engine {
+            addr,
+            in_flight: Arc::default(),
+            capacity: workers + queue,
+            queue,
+            stats: Arc::default(),
+            config: Arc::new(config.clone()),
+        })
     }
 
     pub fn config(&self) -> &VisionConfig {
@@ -90,24 +112,29 @@ impl Engine {
         &self.stats
     }
 
-    /// Runs `f` on a worker and returns its result, or refuses at once when the queue is full.
+    /// Runs `f` on a worker and returns its result, or refuses at once when the pool is full.
     pub async fn run<R, F>(&self, f: F) -> Result<R, EngineError>
     where
         R: Send + 'static,
         F: FnOnce(&mut FaceAnalyzer) -> R + Send + 'static,
     {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(EngineError::Busy(self.queue));
+        }
+        let slot = Slot(self.in_flight.clone());
         let (reply, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |analyzer| {
+        let job = Job(Box::new(move |analyzer| {
+            let _slot = slot;
             let _ = reply.send(f(analyzer));
-        });
-        match self.tx.try_send(job) {
-            Ok(()) => self.stats.accepted.fetch_add(1, Ordering::Relaxed),
-            Err(TrySendError::Full(_)) => {
-                self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                return Err(EngineError::Busy(self.queue));
-            }
-            Err(TrySendError::Disconnected(_)) => return Err(EngineError::Stopped),
-        };
+        }));
+        if !self.addr.connected() {
+            return Err(EngineError::Stopped);
+        }
+        // Admission is bounded above; the arbiter's mailbox only hands jobs on.
+        self.addr.do_send(job);
+        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
         result.await.map_err(|_| EngineError::Stopped)
     }
 }

@@ -403,6 +403,8 @@ fn serve(config: Config, files: &ModelFiles) -> anyhow::Result<ExitCode> {
     if config.auth.keys.is_empty() {
         eprintln!("rostro: warning: no API keys configured; every request will get 401 (set ROSTRO_API_KEYS)");
     }
+    // The inference actors start inside the actix system that serves.
+    let system = actix_web::rt::System::new();
     let (state, report) = rostro::api::build_state(config.clone(), files)?;
     eprintln!(
         "rostro: store {} opened; {} faces loaded into the gallery in {:.0} ms ({} of another model skipped)",
@@ -411,7 +413,7 @@ fn serve(config: Config, files: &ModelFiles) -> anyhow::Result<ExitCode> {
         report.millis,
         report.skipped_other_model
     );
-    actix_web::rt::System::new().block_on(rostro::api::serve(state, |addr| {
+    system.block_on(rostro::api::serve(state, |addr| {
         eprintln!("rostro: listening on http://{addr}{}", config.server.base_path);
     }))?;
     eprintln!("rostro: stopped; store flushed");

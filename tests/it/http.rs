@@ -117,10 +117,12 @@ pub fn in_process(name: &str, edit: impl FnOnce(&mut Config)) -> SocketAddr {
     edit(&mut config);
     config.validate().expect("valid test config");
     let files = rostro::vision::ModelFiles::in_dir(&root().join("models"));
-    let (state, _) = rostro::api::build_state(Arc::new(config), &files).expect("state");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = actix_web::rt::System::new().block_on(rostro::api::serve(state, move |addr| {
+        // The inference actors live in this system.
+        let system = actix_web::rt::System::new();
+        let (state, _) = rostro::api::build_state(Arc::new(config), &files).expect("state");
+        let _ = system.block_on(rostro::api::serve(state, move |addr| {
             let _ = tx.send(addr);
         }));
     });
