@@ -70,6 +70,9 @@ pub enum VideoError {
 
 /// No new frame for this long (and no EOS, no error) means the decoder is stuck.
 const STALL: Duration = Duration::from_secs(3);
+/// Before the first frame the decoder also has to find its plug-ins and
+/// preroll, which on a loaded machine has taken longer than STALL.
+const FIRST_FRAME_STALL: Duration = Duration::from_secs(10);
 
 /// One sampled frame and its presentation time.
 #[derive(Debug, Clone)]
@@ -163,7 +166,8 @@ pub fn decode_video(bytes: &[u8], config: &VideoConfig) -> Result<Vec<VideoFrame
             }
             // A cut-off file can leave decodebin waiting for data that never
             // comes (no error, no EOS): a stall ends the decode.
-            if last_sample.elapsed() > STALL {
+            let stall = if frames.is_empty() { FIRST_FRAME_STALL } else { STALL };
+            if last_sample.elapsed() > stall {
                 if frames.is_empty() {
                     return Err(VideoError::NoFrames);
                 }

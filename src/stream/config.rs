@@ -1,3 +1,5 @@
+//! The `[stream]` config section: WebSocket sessions and the temporal liveness thresholds.
+
 use serde::{Deserialize, Serialize};
 
 use crate::biometrics::temporal::TemporalConfig;
