@@ -459,6 +459,13 @@ pub fn pad_eval(
     }
     writeln!(out, "APCER (worst)  {:>12.3} {:>12.3}", report.single_frame.apcer, report.temporal.apcer)?;
     writeln!(out, "BPCER          {:>12.3} {:>12.3}", report.single_frame.bpcer, report.temporal.bpcer)?;
-    writeln!(out, "({} photos, {} frames per clip; single-frame counts every frame)", photos.len(), frames)?;
+    writeln!(
+        out,
+        "({} of {} photos have one face: {} clips of {} frames; single-frame counts every frame)",
+        report.clips.len() / 4,
+        photos.len(),
+        report.clips.len(),
+        frames
+    )?;
     Ok(())
 }
