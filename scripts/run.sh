@@ -21,5 +21,7 @@ cat <<MSG
    try:  export KEY=$key
          curl -s -H "Authorization: Bearer \$KEY" http://$bind/api/v1/passwordless/client
    the README has a whole session (enrol a photo, verify with another).
+   kiosk page (camera in the browser): http://$bind/kiosk?key=$key
+   metrics: http://$bind/metrics
 MSG
 exec "$bin" serve --bind "$bind" --data-dir "$data"

@@ -194,9 +194,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             return load(&url, key, route, &media, &clients, requests, json);
         }
         Command::KioskSim { url, key, mode, user_id, frames, simulate, fps, sessions, seconds, continuous, json } => {
-            let key = key
-                .or_else(|| std::env::var("ROSTRO_API_KEYS").ok().and_then(|k| k.split(':').next().map(str::to_string)))
-                .context("give --key or set ROSTRO_API_KEYS")?;
+            let key = api_key(key)?;
             let clip = kiosk_frames(&frames, simulate, &files, &config)?;
             let start = serde_json::json!({"type": "start", "mode": mode, "userId": user_id, "continuous": continuous,
                 "user": (mode == "enroll").then(|| serde_json::json!({"fullName": "Kiosk Sim"}))});
@@ -322,6 +320,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// `--key`, or the first key of ROSTRO_API_KEYS.
+fn api_key(key: Option<String>) -> anyhow::Result<String> {
+    key.or_else(|| std::env::var("ROSTRO_API_KEYS").ok().and_then(|k| k.split(':').next().map(str::to_string)))
+        .context("give --key or set ROSTRO_API_KEYS")
+}
+
 /// The JPEG frames a simulated kiosk sends.
 fn kiosk_frames(
     path: &std::path::Path,
@@ -360,9 +364,7 @@ fn load(
     requests: usize,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let key = key
-        .or_else(|| std::env::var("ROSTRO_API_KEYS").ok().and_then(|k| k.split(':').next().map(str::to_string)))
-        .context("give --key or set ROSTRO_API_KEYS")?;
+    let key = api_key(key)?;
     let (addr, base_path) = rostro::loadgen::resolve(url).map_err(anyhow::Error::msg)?;
     let media = std::fs::read(media).with_context(|| format!("reading {}", media.display()))?;
     let plan = rostro::loadgen::LoadPlan { addr, base_path, key, route, media, requests_per_client: requests.max(1) };

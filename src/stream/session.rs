@@ -194,3 +194,84 @@ impl SessionLogic {
         (signals, outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::biometrics::temporal::FrameFeatures;
+
+    /// Features of a frame: a head that turns (nose moving against the eyes) or a flat, still picture.
+    fn frame(i: usize, moving: bool) -> FrameFeatures {
+        let turn = if moving { 6.0 * (i as f32 * 0.7).sin() } else { 0.0 };
+        FrameFeatures {
+            landmarks: [[100.0, 100.0], [160.0, 100.0], [130.0 + turn, 130.0], [108.0, 160.0], [152.0, 160.0]],
+            grey: vec![100; 56 * 56],
+            eye_contrast: 20.0,
+            moire: 5.0,
+            border_sides: 0,
+            glare: 0.0,
+            model: 0.9,
+        }
+    }
+
+    fn run(logic: &mut SessionLogic, n: usize, moving: bool, best: Option<(&str, f32)>) -> Vec<Outcome> {
+        (0..n)
+            .filter_map(|i| {
+                logic
+                    .observe(Observation {
+                        faces: 1,
+                        features: Some(frame(i, moving)),
+                        embedding: None,
+                        best: best.map(|(u, s)| (u.to_string(), s)),
+                        quality: 0.5,
+                    })
+                    .1
+            })
+            .collect()
+    }
+
+    #[test]
+    fn identify_needs_agreeing_live_frames() {
+        let mut logic = SessionLogic::new(Mode::Identify, StreamConfig::default(), 0.363);
+        // The verdict needs min_frames (6); the streak needs decide_frames (5): the 6th frame decides.
+        let outcomes = run(&mut logic, 6, true, Some(("u1", 0.8)));
+        assert_eq!(outcomes, vec![Outcome::Matched { user: "u1".into(), score: 0.8 }]);
+        // Below the threshold it is a live stranger.
+        let mut logic = SessionLogic::new(Mode::Identify, StreamConfig::default(), 0.363);
+        assert_eq!(run(&mut logic, 6, true, Some(("u1", 0.2))), vec![Outcome::NoMatch { score: 0.2 }]);
+    }
+
+    #[test]
+    fn a_change_of_answer_or_a_missing_face_restarts_the_count() {
+        let mut logic = SessionLogic::new(Mode::Identify, StreamConfig::default(), 0.363);
+        assert!(run(&mut logic, 5, true, Some(("u1", 0.8))).is_empty());
+        assert!(run(&mut logic, 1, true, Some(("u2", 0.8))).is_empty(), "u2 breaks u1's streak");
+        let none = logic.observe(Observation { faces: 0, features: None, embedding: None, best: None, quality: 0.0 });
+        assert_eq!(none.1, None);
+        assert!(run(&mut logic, 5, true, Some(("u2", 0.8))).is_empty(), "the window starts over");
+    }
+
+    #[test]
+    fn a_still_picture_is_a_spoof_and_never_matches() {
+        let mut logic = SessionLogic::new(Mode::Identify, StreamConfig::default(), 0.363);
+        let outcomes = run(&mut logic, 20, false, Some(("u1", 0.9)));
+        // The window fills at 10 frames; 5 more not-live verdicts make it a spoof.
+        assert_eq!(outcomes.first(), Some(&Outcome::Spoof));
+        assert!(!outcomes.iter().any(|o| matches!(o, Outcome::Matched { .. })));
+    }
+
+    #[test]
+    fn an_enrolment_refuses_crowds() {
+        let mut logic = SessionLogic::new(Mode::Enroll, StreamConfig::default(), 0.363);
+        for i in 0..10 {
+            let o = logic.observe(Observation {
+                faces: 2,
+                features: Some(frame(i, true)),
+                embedding: None,
+                best: None,
+                quality: 0.5,
+            });
+            assert_eq!(o, (None, None), "two faces never count toward an enrolment");
+        }
+    }
+}
