@@ -17,6 +17,9 @@ const LINK_IOU: f32 = 0.3;
 const MAX_MISSED: usize = 5;
 /// Re-embed when quality beats the embedded frame's by this factor.
 const IMPROVE: f32 = 1.15;
+/// Search the gallery again with a track's embedding every this many frames
+/// (someone may have been enrolled, or deleted, since).
+const RESEARCH_EVERY: usize = 5;
 
 struct Track {
     id: u64,
@@ -24,6 +27,8 @@ struct Track {
     missed: usize,
     logic: SessionLogic,
     embedded_quality: f32,
+    embedding: Option<Embedding>,
+    since_search: usize,
     best: Option<(String, f32)>,
     decided: bool,
     denied: bool,
@@ -94,6 +99,8 @@ impl Tracker {
                 missed: 0,
                 logic: SessionLogic::new(Mode::Identify, self.config.clone(), self.threshold),
                 embedded_quality: -1.0,
+                embedding: None,
+                since_search: 0,
                 best: None,
                 decided: false,
                 denied: false,
@@ -111,13 +118,21 @@ impl Tracker {
             track.missed = 0;
             let embedded = track.embedded_quality < 0.0 || quality > track.embedded_quality * IMPROVE;
             let mut embedding = None;
+            track.since_search += 1;
             if embedded {
                 embedding = a.embed(img, std::slice::from_ref::<Detection>(det))?.pop().flatten();
                 if let Some(e) = &embedding {
                     self.embeddings += 1;
                     track.embedded_quality = quality;
-                    track.best = search(e);
+                    track.embedding = Some(e.clone());
+                    track.since_search = RESEARCH_EVERY;
                 }
+            }
+            if track.since_search >= RESEARCH_EVERY
+                && let Some(e) = &track.embedding
+            {
+                track.best = search(e);
+                track.since_search = 0;
             }
             let (signals, outcome) = track.logic.observe(Observation {
                 faces: 1,

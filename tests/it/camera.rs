@@ -120,6 +120,15 @@ fn a_file_camera_emits_access_events_to_the_feed_and_webhook() {
         let b = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/events?key={KEY_B}")).await.expect("feed b").0;
         (a, b)
     });
+    // Nobody is enrolled yet: the camera's track is denied as unknown first.
+    let denied: Value = rt.block_on(async {
+        let msg = tokio::time::timeout(Duration::from_secs(90), feed_a.next()).await.expect("a denial within 90 s");
+        serde_json::from_str(&msg.expect("open").expect("ok").into_text().expect("text")).expect("json")
+    });
+    assert_eq!(denied["decision"], "denied", "{denied}");
+    assert_eq!(denied["reason"], "unknown", "{denied}");
+    assert_eq!(denied["userId"], Value::Null);
+    // Enrolled now, the same track (the clip loops) is searched again and granted.
     let obama = Client { addr, key: KEY_A }
         .enroll("Barack Obama", None, &crate::common::fixture("obama.jpg"))
         .expect(200)["user"]["id"]
