@@ -9,6 +9,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::cli::Percentiles;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -71,23 +73,15 @@ pub struct SimReport {
     pub sent: usize,
     pub results: usize,
     pub dropped: u64,
-    pub rtt_p50: f64,
-    pub rtt_p90: f64,
-    pub rtt_p99: f64,
-    pub server_p50: f64,
-    pub server_p99: f64,
+    /// Round trip per answered frame (client clock), ms.
+    pub rtt_ms: Percentiles,
+    /// The server's arrival-to-answer time per frame, ms.
+    pub server_ms: Percentiles,
     /// Results per second, all sessions together.
     pub processed_fps: f64,
     pub decisions: HashMap<String, usize>,
     pub errors: Vec<String>,
     pub seconds: f64,
-}
-
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// One kiosk: sends at `fps`, reads concurrently, stops after its frames
@@ -167,10 +161,8 @@ pub async fn run(plan: &SimPlan, sessions: usize, progress: &(dyn Fn(usize) + Sy
     let t = Instant::now();
     let all = futures_util::future::join_all((0..sessions.max(1)).map(|_| session(plan, progress))).await;
     let seconds = t.elapsed().as_secs_f64();
-    let mut rtt: Vec<f64> = all.iter().flat_map(|s| s.rtt_ms.iter().copied()).collect();
-    let mut server: Vec<f64> = all.iter().flat_map(|s| s.server_ms.iter().copied()).filter(|v| v.is_finite()).collect();
-    rtt.sort_by(f64::total_cmp);
-    server.sort_by(f64::total_cmp);
+    let rtt: Vec<f64> = all.iter().flat_map(|s| s.rtt_ms.iter().copied()).collect();
+    let server: Vec<f64> = all.iter().flat_map(|s| s.server_ms.iter().copied()).filter(|v| v.is_finite()).collect();
     let mut decisions = HashMap::new();
     for d in all.iter().flat_map(|s| s.decisions.iter()) {
         *decisions.entry(d.clone()).or_insert(0) += 1;
@@ -182,11 +174,8 @@ pub async fn run(plan: &SimPlan, sessions: usize, progress: &(dyn Fn(usize) + Sy
         sent: all.iter().map(|s| s.sent).sum(),
         results,
         dropped: all.iter().map(|s| s.dropped).sum(),
-        rtt_p50: percentile(&rtt, 0.5),
-        rtt_p90: percentile(&rtt, 0.9),
-        rtt_p99: percentile(&rtt, 0.99),
-        server_p50: percentile(&server, 0.5),
-        server_p99: percentile(&server, 0.99),
+        rtt_ms: Percentiles::of(rtt),
+        server_ms: Percentiles::of(server),
         processed_fps: results as f64 / seconds.max(1e-9),
         decisions,
         errors: all.into_iter().flat_map(|s| s.errors).collect(),

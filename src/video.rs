@@ -111,12 +111,41 @@ fn write_temp(bytes: &[u8]) -> Result<TempFile, VideoError> {
 }
 
 /// Stops the pipeline whatever happens.
-struct Running(gst::Pipeline);
+pub(crate) struct Running(pub(crate) gst::Pipeline);
 
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.set_state(gst::State::Null);
     }
+}
+
+/// Parses a launch line that ends in `appsink name=sink`: the pipeline (not
+/// yet playing, stopped when the guard drops), its appsink and its bus.
+pub(crate) fn launch(line: &str) -> Result<(Running, gst_app::AppSink, gst::Bus), VideoError> {
+    let pipeline = gst::parse::launch(line)
+        .map_err(|e| VideoError::Setup(e.to_string()))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| VideoError::Setup("not a pipeline".into()))?;
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| VideoError::Setup("no appsink named sink".into()))?;
+    let bus = pipeline.bus().ok_or_else(|| VideoError::Setup("no bus".into()))?;
+    Ok((Running(pipeline), sink, bus))
+}
+
+/// The RGB frame of an appsink sample, refused when a side exceeds `max_side`.
+pub(crate) fn sample_rgb(sample: &gst::Sample, max_side: u32) -> Result<RgbImage, VideoError> {
+    let caps = sample.caps().ok_or_else(|| VideoError::Corrupt("frame without caps".into()))?;
+    let s = caps.structure(0).ok_or_else(|| VideoError::Corrupt("frame without caps".into()))?;
+    let (w, h) = (s.get::<i32>("width").unwrap_or(0), s.get::<i32>("height").unwrap_or(0));
+    let (w, h) = (u32::try_from(w).unwrap_or(0), u32::try_from(h).unwrap_or(0));
+    if w > max_side || h > max_side {
+        return Err(VideoError::TooLarge { width: w, height: h, max_side });
+    }
+    let buffer = sample.buffer().ok_or_else(|| VideoError::Corrupt("frame without data".into()))?;
+    let map = buffer.map_readable().map_err(|_| VideoError::Corrupt("unreadable frame".into()))?;
+    packed_rgb(map.as_slice(), w, h)
 }
 
 /// Decodes `bytes` and returns the sampled frames, in order.
@@ -126,20 +155,11 @@ pub fn decode_video(bytes: &[u8], config: &VideoConfig) -> Result<Vec<VideoFrame
     }
     init()?;
     let file = write_temp(bytes)?;
-    let pipeline = gst::parse::launch(
+    let (running, sink, bus) = launch(
         "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false max-buffers=2",
-    )
-    .map_err(|e| VideoError::Setup(e.to_string()))?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| VideoError::Setup("not a pipeline".into()))?;
-    let src = pipeline.by_name("src").ok_or_else(|| VideoError::Setup("no filesrc".into()))?;
+    )?;
+    let src = running.0.by_name("src").ok_or_else(|| VideoError::Setup("no filesrc".into()))?;
     src.set_property("location", file.0.to_string_lossy().as_ref());
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| VideoError::Setup("no appsink".into()))?;
-    let bus = pipeline.bus().ok_or_else(|| VideoError::Setup("no bus".into()))?;
-    let running = Running(pipeline);
     running
         .0
         .set_state(gst::State::Playing)
@@ -187,15 +207,7 @@ pub fn decode_video(bytes: &[u8], config: &VideoConfig) -> Result<Vec<VideoFrame
             continue;
         }
         next_ns = pts + step_ns;
-        let caps = sample.caps().ok_or_else(|| VideoError::Corrupt("frame without caps".into()))?;
-        let s = caps.structure(0).ok_or_else(|| VideoError::Corrupt("frame without caps".into()))?;
-        let (w, h) = (s.get::<i32>("width").unwrap_or(0), s.get::<i32>("height").unwrap_or(0));
-        let (w, h) = (u32::try_from(w).unwrap_or(0), u32::try_from(h).unwrap_or(0));
-        if w > config.max_side || h > config.max_side {
-            return Err(VideoError::TooLarge { width: w, height: h, max_side: config.max_side });
-        }
-        let map = buffer.map_readable().map_err(|_| VideoError::Corrupt("unreadable frame".into()))?;
-        frames.push(VideoFrame { pts_ms: pts / 1_000_000, image: packed_rgb(map.as_slice(), w, h)? });
+        frames.push(VideoFrame { pts_ms: pts / 1_000_000, image: sample_rgb(&sample, config.max_side)? });
         if frames.len() >= config.max_frames {
             stopped_early = true;
             break;
@@ -218,7 +230,7 @@ pub fn decode_video(bytes: &[u8], config: &VideoConfig) -> Result<Vec<VideoFrame
 }
 
 /// Copies GStreamer's RGB rows (each padded to a multiple of 4 bytes) into an image.
-pub(crate) fn packed_rgb(data: &[u8], w: u32, h: u32) -> Result<RgbImage, VideoError> {
+fn packed_rgb(data: &[u8], w: u32, h: u32) -> Result<RgbImage, VideoError> {
     let row = w as usize * 3;
     if w == 0 || h == 0 || data.len() < row * h as usize {
         return Err(VideoError::Corrupt(format!("a {w}x{h} frame with {} bytes", data.len())));
@@ -232,7 +244,7 @@ pub(crate) fn packed_rgb(data: &[u8], w: u32, h: u32) -> Result<RgbImage, VideoE
 }
 
 /// The first error on the bus, if one was posted.
-fn first_error(bus: &gst::Bus) -> Option<VideoError> {
+pub(crate) fn first_error(bus: &gst::Bus) -> Option<VideoError> {
     while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
         if let gst::MessageView::Error(err) = msg.view() {
             let text = err.error().to_string();
@@ -250,8 +262,9 @@ fn first_error(bus: &gst::Bus) -> Option<VideoError> {
 /// frames a thread hands to `on_frame` as they are decoded.
 pub struct StreamDecoder {
     src: gst_app::AppSrc,
-    pipeline: gst::Pipeline,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Dropped after `Drop::drop` has sent end-of-stream: stops the pipeline.
+    _running: Running,
 }
 
 impl StreamDecoder {
@@ -273,20 +286,13 @@ impl StreamDecoder {
         let line = format!(
             "{head} ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink max-buffers=2 drop=false sync=false"
         );
-        let pipeline = gst::parse::launch(&line)
-            .map_err(|e| VideoError::Setup(e.to_string()))?
-            .downcast::<gst::Pipeline>()
-            .map_err(|_| VideoError::Setup("not a pipeline".into()))?;
-        let src = pipeline
+        let (running, sink, bus) = launch(&line)?;
+        let src = running
+            .0
             .by_name("src")
             .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
             .ok_or_else(|| VideoError::Setup("no appsrc".into()))?;
-        let sink = pipeline
-            .by_name("sink")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .ok_or_else(|| VideoError::Setup("no appsink".into()))?;
-        let bus = pipeline.bus().ok_or_else(|| VideoError::Setup("no bus".into()))?;
-        pipeline.set_state(gst::State::Playing).map_err(|e| VideoError::Setup(e.to_string()))?;
+        running.0.set_state(gst::State::Playing).map_err(|e| VideoError::Setup(e.to_string()))?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
         std::thread::Builder::new()
@@ -306,24 +312,20 @@ impl StreamDecoder {
                         }
                         continue;
                     };
-                    let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else { continue };
-                    let Some(s) = caps.structure(0) else { continue };
-                    let (w, h) = (s.get::<i32>("width").unwrap_or(0), s.get::<i32>("height").unwrap_or(0));
-                    let (w, h) = (u32::try_from(w).unwrap_or(0), u32::try_from(h).unwrap_or(0));
-                    if w > max_side || h > max_side {
-                        if let Some(f) = on_error.take() {
-                            f(format!("{w}x{h} frames exceed the {max_side} px limit"));
+                    match sample_rgb(&sample, max_side) {
+                        Ok(img) => on_frame(img),
+                        Err(e @ VideoError::TooLarge { .. }) => {
+                            if let Some(f) = on_error.take() {
+                                f(e.to_string());
+                            }
+                            return;
                         }
-                        return;
-                    }
-                    let Ok(map) = buffer.map_readable() else { continue };
-                    if let Ok(img) = packed_rgb(map.as_slice(), w, h) {
-                        on_frame(img);
+                        Err(_) => continue,
                     }
                 }
             })
             .map_err(|e| VideoError::Setup(e.to_string()))?;
-        Ok(StreamDecoder { src, pipeline, stop })
+        Ok(StreamDecoder { src, stop, _running: running })
     }
 
     /// Feeds the next chunk of the stream.
@@ -339,6 +341,5 @@ impl Drop for StreamDecoder {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.src.end_of_stream();
-        let _ = self.pipeline.set_state(gst::State::Null);
     }
 }

@@ -47,12 +47,22 @@ pub fn primary(faces: &[crate::vision::Detection]) -> Option<usize> {
     (0..faces.len()).max_by(|&a, &b| faces[a].bbox.area().total_cmp(&faces[b].bbox.area()))
 }
 
-/// Detection, the liveness model and the temporal features of the largest face in `img`.
+/// The liveness model and the temporal features of the largest of `faces` in
+/// `img`, with its index; what a stream computes per frame.
+pub fn primary_features(
+    a: &mut FaceAnalyzer,
+    img: &RgbImage,
+    faces: &[crate::vision::Detection],
+) -> Result<Option<(usize, temporal::FrameFeatures)>, VisionError> {
+    let Some(i) = primary(faces) else { return Ok(None) };
+    let live = a.liveness(img, &faces[i..=i])?;
+    Ok(Some((i, temporal::features(img, &faces[i], live[0].score))))
+}
+
+/// Detection, then [`primary_features`].
 pub fn frame_features(a: &mut FaceAnalyzer, img: &RgbImage) -> Result<Option<temporal::FrameFeatures>, VisionError> {
     let faces = a.detect(img)?;
-    let Some(i) = primary(&faces) else { return Ok(None) };
-    let live = a.liveness(img, &faces[i..=i])?;
-    Ok(Some(temporal::features(img, &faces[i], live[0].score)))
+    Ok(primary_features(a, img, &faces)?.map(|(_, f)| f))
 }
 
 fn rates(decisions: impl Iterator<Item = (Presentation, bool)>) -> Rates {

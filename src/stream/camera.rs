@@ -4,18 +4,17 @@
 //! publishes access events.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::Notify;
 
+use super::Newest;
 use super::session::Outcome;
 use super::tracker::Tracker;
 use crate::api::AppState;
@@ -87,12 +86,8 @@ pub fn launch_line(camera: &CameraConfig) -> Result<String, String> {
     ))
 }
 
-/// The newest frame of a camera, and how many were overwritten unprocessed.
-#[derive(Default)]
-struct Latest {
-    frame: Mutex<Option<(Instant, RgbImage)>>,
-    ready: Notify,
-}
+/// A camera's mailbox: its newest frame and when it arrived.
+type Latest = Newest<(Instant, RgbImage)>;
 
 /// A running camera; stops when dropped.
 pub struct Camera {
@@ -110,14 +105,13 @@ pub fn start(state: Arc<AppState>, camera: CameraConfig) -> Result<Camera, Strin
     let line = launch_line(&camera)?;
     crate::video::init().map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
-    let latest = Arc::new(Latest::default());
     let source = format!("camera:{}", camera.id);
+    let latest = Arc::new(Latest::new(state.metrics.clone(), &source));
     {
-        let (stop, latest, state, source, camera) =
-            (stop.clone(), latest.clone(), state.clone(), source.clone(), camera.clone());
+        let (stop, latest, camera) = (stop.clone(), latest.clone(), camera.clone());
         std::thread::Builder::new()
             .name(format!("camera-{}", camera.id))
-            .spawn(move || capture(&line, &camera, &stop, &latest, &state, &source))
+            .spawn(move || capture(&line, &camera, &stop, &latest))
             .map_err(|e| e.to_string())?;
     }
     actix_web::rt::spawn(analyse(state, camera, latest, stop.clone(), source));
@@ -125,9 +119,9 @@ pub fn start(state: Arc<AppState>, camera: CameraConfig) -> Result<Camera, Strin
 }
 
 /// Pulls frames until stopped; reconnects after errors (files end unless looped).
-fn capture(line: &str, camera: &CameraConfig, stop: &AtomicBool, latest: &Latest, state: &AppState, source: &str) {
+fn capture(line: &str, camera: &CameraConfig, stop: &AtomicBool, latest: &Latest) {
     while !stop.load(Ordering::Relaxed) {
-        match run_pipeline(line, camera, stop, latest, state, source) {
+        match run_pipeline(line, stop, latest) {
             Ok(()) if !camera.looped => {
                 eprintln!("rostro: camera {}: end of stream", camera.id);
                 return;
@@ -141,36 +135,12 @@ fn capture(line: &str, camera: &CameraConfig, stop: &AtomicBool, latest: &Latest
     }
 }
 
-fn run_pipeline(
-    line: &str,
-    camera: &CameraConfig,
-    stop: &AtomicBool,
-    latest: &Latest,
-    state: &AppState,
-    source: &str,
-) -> Result<(), String> {
-    let pipeline = gst::parse::launch(line)
-        .map_err(|e| e.to_string())?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| "not a pipeline".to_string())?;
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or("the pipeline has no appsink named sink")?;
-    let bus = pipeline.bus().ok_or("no bus")?;
-    struct Stop(gst::Pipeline);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = self.0.set_state(gst::State::Null);
-        }
-    }
-    let running = Stop(pipeline);
+fn run_pipeline(line: &str, stop: &AtomicBool, latest: &Latest) -> Result<(), String> {
+    let (running, sink, bus) = crate::video::launch(line).map_err(|e| e.to_string())?;
     running.0.set_state(gst::State::Playing).map_err(|e| format!("cannot start: {e}"))?;
     while !stop.load(Ordering::Relaxed) {
-        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
-            if let gst::MessageView::Error(err) = msg.view() {
-                return Err(err.error().to_string());
-            }
+        if let Some(e) = crate::video::first_error(&bus) {
+            return Err(e.to_string());
         }
         let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) else {
             if sink.is_eos() {
@@ -178,19 +148,8 @@ fn run_pipeline(
             }
             continue;
         };
-        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else { continue };
-        let Some(s) = caps.structure(0) else { continue };
-        let (w, h) = (s.get::<i32>("width").unwrap_or(0), s.get::<i32>("height").unwrap_or(0));
-        let Ok(map) = buffer.map_readable() else { continue };
-        let Ok(img) = crate::video::packed_rgb(map.as_slice(), w.max(0) as u32, h.max(0) as u32) else { continue };
-        state.metrics.frames(source, |c| c.received += 1);
-        let replaced =
-            latest.frame.lock().unwrap_or_else(std::sync::PoisonError::into_inner).replace((Instant::now(), img));
-        if replaced.is_some() {
-            state.metrics.frames(source, |c| c.dropped += 1);
-        }
-        latest.ready.notify_one();
-        let _ = camera;
+        let Ok(img) = crate::video::sample_rgb(&sample, u32::MAX) else { continue };
+        latest.put((Instant::now(), img));
     }
     Ok(())
 }
@@ -216,24 +175,21 @@ async fn analyse(
         if since < min_gap {
             tokio::time::sleep(min_gap - since).await;
         }
-        let Some((arrived, img)) = latest.frame.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() else {
-            continue;
-        };
+        let Some((arrived, img)) = latest.take() else { continue };
         last = Instant::now();
         let Some(mut t) = tracker.take() else { return };
         let (st, company) = (state.clone(), camera.company.clone());
         let job = state.service.engine().run(move |a| {
-            let started = Instant::now();
             let search = |e: &crate::vision::Embedding| {
                 st.service.search(&company, e.as_slice(), 1, true, None).ok().and_then(|h| h.into_iter().next())
             };
             let updates = t.step(a, &img, &search);
-            (t, updates, started.elapsed().as_secs_f64() * 1e3)
+            (t, updates)
         });
-        let (t, updates, worker_ms) = match job.await {
+        let (t, updates) = match job.await {
             Ok(r) => r,
             Err(crate::engine::EngineError::Busy(_)) => {
-                state.metrics.frames(&source, |c| c.dropped += 1);
+                latest.count_drop();
                 // The tracker went with the refused job; start a new one.
                 tracker = Some(Tracker::new(config.stream.clone(), state.service.threshold()));
                 continue;
@@ -243,7 +199,6 @@ async fn analyse(
         tracker = Some(t);
         state.metrics.frames(&source, |c| c.processed += 1);
         state.metrics.observe(Stage::Total, arrived.elapsed().as_secs_f64() * 1e3);
-        let _ = worker_ms;
         let updates = match updates {
             Ok(u) => u,
             Err(e) => {

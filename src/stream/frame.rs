@@ -8,8 +8,8 @@ use image::RgbImage;
 use serde::Serialize;
 
 use crate::biometrics::capture::{self, Quality};
-use crate::biometrics::pad::primary;
-use crate::biometrics::temporal::{self, FrameFeatures};
+use crate::biometrics::pad::primary_features;
+use crate::biometrics::temporal::FrameFeatures;
 use crate::decode::{DecodeLimits, decode_image};
 use crate::vision::{BBox, Detection, Embedding, Face, FaceAnalyzer};
 
@@ -87,13 +87,13 @@ pub fn analyse(
             quality: capture::quality(&img, &Face { detection: *d, liveness: None, embedding: None }),
         })
         .collect();
-    let primary = primary(&detections);
+    let t = Instant::now();
+    let found = primary_features(a, &img, &detections).map_err(|e| e.to_string())?;
+    latency.liveness = ms(t);
+    let primary = found.as_ref().map(|(i, _)| *i);
     let (mut features, mut embedding) = (None, None);
-    if let Some(i) = primary {
-        let t = Instant::now();
-        let live = a.liveness(&img, &detections[i..=i]).map_err(|e| e.to_string())?;
-        features = Some(temporal::features(&img, &detections[i], live[0].score));
-        latency.liveness = ms(t);
+    if let Some((i, f)) = found {
+        features = Some(f);
         if embed {
             let t = Instant::now();
             embedding = a.embed(&img, &detections[i..=i]).map_err(|e| e.to_string())?.pop().flatten();

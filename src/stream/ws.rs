@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use super::Newest;
 use super::frame::{self, FrameAnalysis, FrameInput};
 use super::session::{Mode, Observation, Outcome, SessionLogic};
 use crate::api::{ApiError, AppState, Ctx};
@@ -54,27 +55,11 @@ struct Pending {
     input: FrameInput,
 }
 
-/// The newest unprocessed frame of a session (a newer one replaces it).
-#[derive(Default)]
+/// A session's mailbox: its newest unprocessed frame, and why an encoded stream failed.
 struct Slot {
-    pending: Mutex<Option<Pending>>,
-    ready: Notify,
-    dropped: std::sync::atomic::AtomicU64,
+    frames: Newest<Pending>,
     /// Set when an encoded stream cannot be decoded.
     error: Mutex<Option<String>>,
-}
-
-impl Slot {
-    /// Keeps `p` as the newest frame; counts the one it replaces as dropped.
-    fn put(&self, p: Pending, metrics: &crate::metrics::Metrics) {
-        metrics.frames(SOURCE, |c| c.received += 1);
-        let replaced = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).replace(p);
-        if replaced.is_some() {
-            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            metrics.frames(SOURCE, |c| c.dropped += 1);
-        }
-        self.ready.notify_one();
-    }
 }
 
 /// The API key from the Authorization header, or from `?key=` (browsers cannot set
@@ -214,7 +199,7 @@ async fn serve_session(
         return None;
     }
     // 2. Frames: this task reads; the processor answers.
-    let slot = Arc::new(Slot::default());
+    let slot = Arc::new(Slot { frames: Newest::new(state.metrics.clone(), SOURCE), error: Mutex::default() });
     let done = Arc::new(Notify::new());
     let processor = {
         let (state, company, slot, done, session) =
@@ -231,15 +216,15 @@ async fn serve_session(
     let decoder = match &encoded {
         None => None,
         Some(format) => {
-            let (on_frame_slot, on_error_slot, metrics) = (slot.clone(), slot.clone(), state.metrics.clone());
+            let (on_frame_slot, on_error_slot) = (slot.clone(), slot.clone());
             let mut n = 0u64;
             let on_frame = move |img| {
                 n += 1;
-                on_frame_slot.put(Pending { seq: n, at: Instant::now(), input: FrameInput::Pixels(img) }, &metrics);
+                on_frame_slot.frames.put(Pending { seq: n, at: Instant::now(), input: FrameInput::Pixels(img) });
             };
             let on_error = move |e: String| {
                 *on_error_slot.error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
-                on_error_slot.ready.notify_one();
+                on_error_slot.frames.ready.notify_one();
             };
             match crate::video::StreamDecoder::start(format, state.service.config().video.max_side, on_frame, on_error)
             {
@@ -268,7 +253,7 @@ async fn serve_session(
                     }
                     None => {
                         seq += 1;
-                        slot.put(Pending { seq, at: Instant::now(), input: FrameInput::Encoded(bytes.to_vec()) }, &state.metrics);
+                        slot.frames.put(Pending { seq, at: Instant::now(), input: FrameInput::Encoded(bytes.to_vec()) });
                     }
                 },
                 Ok(Some(Ok(AggregatedMessage::Text(text)))) => {
@@ -331,14 +316,14 @@ async fn process(
     let mut best_frame: Option<Vec<u8>> = None;
     let started = Instant::now();
     loop {
-        slot.ready.notified().await;
+        slot.frames.ready.notified().await;
         let failed = slot.error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(e) = failed {
             send(&state, &mut session, &json!({"type": "error", "code": 400, "message": format!("video stream: {e}")}))
                 .await;
             return close(CloseCode::Invalid, "undecodable stream");
         }
-        let Some(p) = slot.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() else { continue };
+        let Some(p) = slot.frames.take() else { continue };
         let limits = config.decode;
         let embed = mode.needs_embedding();
         // An enrolment keeps its best frame: the JPEG as sent, or the decoded pixels.
@@ -354,8 +339,7 @@ async fn process(
             Ok(Err(message)) => Err((400, format!("frame {}: {message}", seq))),
             Err(crate::engine::EngineError::Busy(_)) => {
                 // No worker free: this frame is dropped like a stale one.
-                slot.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                metrics.frames(SOURCE, |c| c.dropped += 1);
+                slot.frames.count_drop();
                 continue;
             }
             Err(e) => Err((503, e.to_string())),
@@ -424,7 +408,7 @@ async fn process(
         let result = json!({
             "type": "frame",
             "seq": seq,
-            "dropped": slot.dropped.load(std::sync::atomic::Ordering::Relaxed),
+            "dropped": slot.frames.dropped(),
             "width": analysis.width,
             "height": analysis.height,
             "faces": analysis.faces,
