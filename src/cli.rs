@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::decode::{self, DecodeLimits};
+use crate::util::Percentiles;
 use crate::vision::{Analysis, Face, FaceAnalyzer, Stages};
 
 /// How a command prints.
@@ -189,21 +190,6 @@ impl Cli {
 }
 
 /// Latency percentiles of one stage, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Percentiles {
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-}
-
-impl Percentiles {
-    pub fn of(mut samples: Vec<f64>) -> Percentiles {
-        samples.sort_by(f64::total_cmp);
-        let at = |q: f64| samples.get(((samples.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
-        Percentiles { p50: at(0.5), p90: at(0.9), p99: at(0.99) }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Comparison {
     pub cosine: f32,
@@ -388,7 +374,7 @@ pub fn bench_gallery(
             r.unit(embed::DIM, Some(&v), 0.05)
         })
         .collect();
-    let (report, results) = crate::service::bench_load(&store, config, "bench", &queries)?;
+    let (report, results) = crate::service::bench_load(&store, &config.passwordless_settings(), "bench", &queries)?;
     let times: Vec<f64> = results.iter().map(|r| r.ms).collect();
     let search_s: f64 = times.iter().sum::<f64>() / 1e3;
     let n = results.len().max(1) as f64;

@@ -1,17 +1,22 @@
 //! Configuration: compiled-in `config/default.toml`, then an optional file,
-//! then command-line flags, deserialised into validated structs.
+//! then the environment and command-line flags, deserialised into validated
+//! structs. This file only composes: every `[section]` struct belongs to the
+//! module it configures, and no module below `app` takes the whole `Config`.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{AuthConfig, ServerConfig};
+use crate::auth::AuthConfig;
+use crate::biometrics::StreamConfig;
 use crate::decode::DecodeLimits;
 use crate::gallery::GalleryConfig;
+use crate::notify::EventsConfig;
+use crate::people::PeopleConfig;
 use crate::service::PasswordlessConfig;
+use crate::serving::ServerConfig;
 use crate::store::StoreConfig;
-use crate::stream::{CameraConfig, EventsConfig, StreamConfig};
-use crate::video::VideoConfig;
+use crate::video::{CameraConfig, VideoConfig};
 use crate::vision::VisionConfig;
 
 const DEFAULT: &str = include_str!("../config/default.toml");
@@ -30,6 +35,7 @@ pub struct Config {
     pub stream: StreamConfig,
     pub cameras: Vec<CameraConfig>,
     pub events: EventsConfig,
+    pub people: PeopleConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,14 +98,26 @@ impl Config {
         if self.video.sample_fps.is_nan() || self.video.sample_fps <= 0.0 || self.video.max_frames == 0 {
             return Err(ConfigError::Invalid("video.sample_fps and video.max_frames must be positive".into()));
         }
-        self.auth.validate().map_err(ConfigError::Invalid)
+        self.auth.validate().map_err(ConfigError::Invalid)?;
+        self.people.validate().map_err(ConfigError::Invalid)
     }
 
-    /// Applies the environment: `ROSTRO_API_KEYS=key1:companyA,key2:companyB`
+    /// The sections the Passwordless service reads.
+    pub fn passwordless_settings(&self) -> crate::service::Settings {
+        crate::service::Settings {
+            vision: self.vision.clone(),
+            decode: self.decode,
+            video: self.video,
+            gallery: self.gallery,
+            passwordless: self.passwordless,
+        }
+    }
+
+    /// Applies the environment: `ROSTRO_API_KEYS=key1:companyA,key2:companyB[:people+passwordless]`
     /// adds API keys; `ROSTRO_DATA_DIR` and `ROSTRO_BIND` set those settings.
     pub fn apply_env(&mut self) -> Result<(), ConfigError> {
         if let Ok(keys) = std::env::var("ROSTRO_API_KEYS") {
-            self.auth.keys.extend(crate::api::parse_key_list(&keys).map_err(ConfigError::Invalid)?);
+            self.auth.keys.extend(crate::auth::parse_key_list(&keys).map_err(ConfigError::Invalid)?);
         }
         if let Some(dir) = std::env::var_os("ROSTRO_DATA_DIR") {
             self.store.data_dir = dir.into();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde::Serialize;
 
-use crate::cli::Percentiles;
+use crate::util::Percentiles;
 
 #[derive(Debug, Clone)]
 pub struct Resp {

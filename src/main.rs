@@ -262,9 +262,14 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             config.store.data_dir = data_dir.unwrap_or(config.store.data_dir);
             let store = rostro::store::SledStore::open(&config.store)?;
             let mut analyzer = FaceAnalyzer::new(&files, config.vision.clone()).context("loading the face models")?;
-            let report = rostro::service::reembed(&store, &mut analyzer, &config, &mut |done, total| {
-                eprint!("\rrostro: re-embedded {done}/{total}");
-            })?;
+            let report = rostro::service::reembed(
+                &store,
+                &mut analyzer,
+                &config.passwordless_settings(),
+                &mut |done, total| {
+                    eprint!("\rrostro: re-embedded {done}/{total}");
+                },
+            )?;
             eprintln!();
             println!("{}", serde_json::to_string(&report)?);
             return Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
@@ -403,26 +408,40 @@ fn load(
 fn serve(config: Config, files: &ModelFiles) -> anyhow::Result<ExitCode> {
     let config = std::sync::Arc::new(config);
     if config.auth.keys.is_empty() {
-        eprintln!("rostro: warning: no API keys configured; every request will get 401 (set ROSTRO_API_KEYS)");
+        tracing::warn!("no API keys configured; every request will get 401 (set ROSTRO_API_KEYS)");
     }
     // The inference actors start inside the actix system that serves.
     let system = actix_web::rt::System::new();
-    let (state, report) = rostro::api::build_state(config.clone(), files)?;
-    eprintln!(
-        "rostro: store {} opened; {} faces loaded into the gallery in {:.0} ms ({} of another model skipped)",
-        config.store.data_dir.display(),
-        report.faces,
-        report.millis,
-        report.skipped_other_model
+    let (state, report) = rostro::app::build_state(config.clone(), files)?;
+    tracing::info!(
+        store = %config.store.data_dir.display(),
+        faces = report.faces,
+        millis = report.millis.round(),
+        other_model = report.skipped_other_model,
+        "store opened; gallery loaded"
     );
-    system.block_on(rostro::api::serve(state, |addr| {
-        eprintln!("rostro: listening on http://{addr}{}", config.server.base_path);
+    system.block_on(rostro::serve::serve(state, |addr| {
+        tracing::info!("listening on http://{addr}{}", config.server.base_path);
     }))?;
-    eprintln!("rostro: stopped; store flushed");
+    tracing::info!("stopped; store flushed");
     Ok(ExitCode::SUCCESS)
 }
 
+/// Logs to stderr through `tracing`: level from `ROSTRO_LOG` (default `info`),
+/// one JSON object per line with `ROSTRO_LOG_FORMAT=json` (for fleets).
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROSTRO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("ROSTRO_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.with_ansi(false).init();
+    }
+}
+
 fn main() -> ExitCode {
+    init_logs();
     match run(Args::parse()) {
         Ok(code) => code,
         Err(e) => {

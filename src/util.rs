@@ -1,9 +1,16 @@
-//! Small shared helpers: random ids, UTC timestamps in RFC 3339, text folding.
+//! Small shared helpers: random ids, UTC timestamps in RFC 3339 (on `uuid`
+//! and `jiff`), text folding, latency percentiles, a seeded generator.
 
 /// Fills `buf` from the operating system's random source.
 pub fn random_bytes(buf: &mut [u8]) {
     // The OS source failing is not something a request can recover from.
     getrandom::fill(buf).expect("the operating system's random source failed");
+}
+
+/// Equality whose time does not depend on where the inputs differ (keys, digests).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    // Length is not secret; contents are.
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -26,119 +33,60 @@ pub fn object_id() -> String {
 
 /// A random (version 4) UUID, lowercase and hyphenated.
 pub fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    random_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// `text` as a UUID in its canonical form (lowercase, hyphenated), if it is one.
+pub fn parse_uuid(text: &str) -> Option<String> {
+    // `Uuid::parse_str` also takes braces, URNs and the simple form; ids in paths are hyphenated.
+    (text.len() == 36).then(|| uuid::Uuid::parse_str(text).ok()).flatten().map(|u| u.to_string())
 }
 
 /// Nanoseconds since the Unix epoch, now.
 pub fn now_ns() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+    i64::try_from(jiff::Timestamp::now().as_nanosecond()).unwrap_or(i64::MAX)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+fn timestamp(ns: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_nanosecond(i128::from(ns)).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+/// UTC with `digits` fractional digits: `2024-06-04T17:45:46.777150234Z` for 9.
+fn rfc3339(ns: i64, digits: u8) -> String {
+    jiff::fmt::temporal::DateTimePrinter::new().precision(Some(digits)).timestamp_to_string(&timestamp(ns))
 }
 
-/// `2024-06-04T17:45:46.777150234Z`: UTC, nine fractional digits.
+/// `2024-06-04T17:45:46.777150234Z`: UTC, nine fractional digits (Passwordless).
 pub fn rfc3339_ns(ns: i64) -> String {
-    let secs = ns.div_euclid(1_000_000_000);
-    let frac = ns.rem_euclid(1_000_000_000);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z", s / 3600, s / 60 % 60, s % 60)
+    rfc3339(ns, 9)
+}
+
+/// `2022-07-29T21:54:22.000000Z`: UTC, six fractional digits (People, Workflows; spec §1.6).
+pub fn rfc3339_us(ns: i64) -> String {
+    rfc3339(ns, 6)
+}
+
+/// `YYYY-MM-DD` of a UTC instant.
+pub fn date_of(ns: i64) -> String {
+    timestamp(ns).to_zoned(jiff::tz::TimeZone::UTC).date().to_string()
 }
 
 /// Parses `YYYY-MM-DD` (midnight UTC) or an RFC 3339 date-time with optional
 /// fraction and a `Z` or `±HH:MM` offset, into nanoseconds since the epoch.
+/// A date-time without an offset is refused: its instant is unknown.
 pub fn parse_datetime(text: &str) -> Option<i64> {
+    let t = if text.len() == 10 {
+        parse_date(text)?.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp()
+    } else {
+        text.parse::<jiff::Timestamp>().ok()?
+    };
+    i64::try_from(t.as_nanosecond()).ok()
+}
+
+/// A calendar date `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Option<jiff::civil::Date> {
     let b = text.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = text.get(r)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
-    };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let days_in_month = [
-        31,
-        if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month[(mo - 1) as usize] {
-        return None;
-    }
-    let day_ns = days_from_civil(y, mo as u32, d as u32) * 86_400 * 1_000_000_000;
-    if b.len() == 10 {
-        return Some(day_ns);
-    }
-    if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut frac_ns = 0i64;
-    if b.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let digits = &text[start..i];
-        if digits.is_empty() {
-            return None;
-        }
-        let mut padded: String = digits.chars().take(9).collect();
-        while padded.len() < 9 {
-            padded.push('0');
-        }
-        frac_ns = padded.parse().ok()?;
-    }
-    let offset_s = match &text[i..] {
-        "Z" | "z" => 0,
-        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) && tz.as_bytes()[3] == b':' => {
-            let sign = if tz.starts_with('-') { -1 } else { 1 };
-            sign * (num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60)
-        }
-        _ => return None,
-    };
-    Some(day_ns + ((h * 3600 + mi * 60 + s - offset_s) * 1_000_000_000) + frac_ns)
+    (b.len() == 10 && b[4] == b'-' && b[7] == b'-').then(|| text.parse().ok()).flatten()
 }
 
 /// Lower-cases and strips the accents of Latin letters, for accent- and
@@ -165,6 +113,22 @@ pub fn fold(text: &str) -> String {
             other => other,
         })
         .collect()
+}
+
+/// p50/p90/p99 of a set of samples (nearest rank).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+impl Percentiles {
+    pub fn of(mut samples: Vec<f64>) -> Percentiles {
+        samples.sort_by(f64::total_cmp);
+        let at = |q: f64| samples.get(((samples.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+        Percentiles { p50: at(0.5), p90: at(0.9), p99: at(0.99) }
+    }
 }
 
 /// A seeded xorshift generator for synthetic data (galleries, garbage
@@ -212,7 +176,14 @@ mod tests {
         assert_eq!(parse_datetime("2024-06-04T19:45:46.777150234+02:00"), Some(ns));
         assert_eq!(parse_datetime("1970-01-01"), Some(0));
         assert_eq!(rfc3339_ns(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(parse_datetime("2024-02-29"), Some(days_from_civil(2024, 2, 29) * 86_400_000_000_000));
+        assert_eq!(parse_datetime("2024-02-29"), Some(1_709_164_800_000_000_000));
+        assert_eq!(rfc3339_us(ns), "2024-06-04T17:45:46.777150Z");
+        assert_eq!(date_of(ns), "2024-06-04");
+        assert_eq!(
+            parse_uuid("3F2504E0-4F89-41D3-9A0C-0305E82C3301").as_deref(),
+            Some("3f2504e0-4f89-41d3-9a0c-0305e82c3301")
+        );
+        assert_eq!(parse_uuid("3f2504e04f8941d39a0c0305e82c3301"), None);
         for bad in ["2023-02-29", "2024-13-01", "2024-06-04T25:00:00Z", "yesterday", "2024-06-04T17:45:46", ""] {
             assert_eq!(parse_datetime(bad), None, "{bad}");
         }

@@ -6,6 +6,7 @@
 //! presentation time at `sample_fps`; decoding stops after `max_frames`
 //! samples or `max_seconds` of video.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -342,4 +343,70 @@ impl Drop for StreamDecoder {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.src.end_of_stream();
     }
+}
+
+/// Templates shipped in `gst-pipelines/`, compiled in.
+const TEMPLATES: [(&str, &str); 4] = [
+    ("file", include_str!("../gst-pipelines/file.pipeline")),
+    ("v4l2", include_str!("../gst-pipelines/v4l2.pipeline")),
+    ("rtsp", include_str!("../gst-pipelines/rtsp.pipeline")),
+    ("test", include_str!("../gst-pipelines/test.pipeline")),
+];
+
+/// One `[[cameras]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    pub id: String,
+    /// The tenant whose gallery this camera searches.
+    pub company: String,
+    /// A template name (file, v4l2, rtsp, test) or a path to a `.pipeline` file.
+    pub pipeline: String,
+    /// Values for the template's `{placeholders}`.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// At most this many frames per second are analysed (0: as many as the pool takes).
+    #[serde(default = "default_fps")]
+    pub fps: f32,
+    /// Play files at their own pace, as a camera would (false: as fast as decoded).
+    #[serde(default = "yes")]
+    pub realtime: bool,
+    /// Start a file over at its end.
+    #[serde(default, rename = "loop")]
+    pub looped: bool,
+}
+
+fn default_fps() -> f32 {
+    10.0
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The launch line of `camera`: its template with the parameters filled in, then the
+/// common tail that hands RGB frames to Rostro.
+pub fn launch_line(camera: &CameraConfig) -> Result<String, String> {
+    let text = match TEMPLATES.iter().find(|(n, _)| *n == camera.pipeline) {
+        Some((_, t)) => t.to_string(),
+        None => std::fs::read_to_string(&camera.pipeline)
+            .map_err(|e| format!("camera {}: pipeline {:?}: {e}", camera.id, camera.pipeline))?,
+    };
+    let mut line: String =
+        text.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join(" ").trim().to_string();
+    for (k, v) in &camera.params {
+        if v.contains(['"', '!', '\n']) {
+            return Err(format!("camera {}: parameter {k} may not contain quotes, '!' or newlines", camera.id));
+        }
+        line = line.replace(&format!("{{{k}}}"), v);
+    }
+    if let Some(start) = line.find('{')
+        && let Some(len) = line[start..].find('}')
+    {
+        return Err(format!("camera {}: no value for {}", camera.id, &line[start..start + len + 1]));
+    }
+    Ok(format!(
+        "{line} ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink max-buffers=1 drop=true sync={}",
+        camera.realtime
+    ))
 }

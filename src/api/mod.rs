@@ -1,60 +1,25 @@
-//! HTTP: the Passwordless API (spec §6) on actix-web. Handlers parse and
-//! check the request, call the [`Service`], and shape the answer; they
-//! never run models themselves (the inference pool does).
-//!
-//! Errors use the Passwordless envelope `{"code", "message", "requestId"}`
-//! (spec §1.4), for unknown routes too.
+//! HTTP: the REST APIs on actix-web, one module per API family
+//! (`passwordless`, `people/`), each with its own error envelope (spec
+//! §1.4). Handlers parse and check the request, call the services of
+//! `app::AppState`, and shape the answer; they never run models themselves
+//! (the inference pool does). Unknown routes are answered in the envelope of
+//! the API their path belongs to.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-mod auth;
+pub mod fields;
 mod passwordless;
+pub mod people;
 
-pub use auth::{ApiKey, AuthConfig, KeyRegistry, parse_key_list};
-
-use crate::service::{Service, ServiceError};
+use crate::app::AppState;
+use crate::auth::Api;
+use crate::service::{ErrorKind, ServiceError};
 use crate::util;
-
-/// The `[server]` section of the config.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerConfig {
-    pub bind: String,
-    pub base_path: String,
-    pub http_workers: usize,
-    pub inference_workers: usize,
-    pub queue: usize,
-    pub max_body: usize,
-    pub body_timeout_s: f32,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            bind: "127.0.0.1:8080".into(),
-            base_path: String::new(),
-            http_workers: 2,
-            inference_workers: 1,
-            queue: 16,
-            max_body: 15 * 1024 * 1024,
-            body_timeout_s: 30.0,
-        }
-    }
-}
-
-/// What every handler shares.
-pub struct AppState {
-    pub service: Service,
-    pub keys: KeyRegistry,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    pub events: crate::stream::events::Hub,
-}
 
 /// Per-request facts: the id to echo and when the request arrived.
 pub struct Ctx {
@@ -93,19 +58,14 @@ impl Ctx {
     }
 }
 
-/// The HTTP status of a service error.
+/// The Passwordless status of a service error (validation: 400, spec §1.5).
 pub fn status_of(e: &ServiceError) -> StatusCode {
-    match e {
-        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-        ServiceError::Conflict(_) => StatusCode::CONFLICT,
-        ServiceError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-        ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        ServiceError::Video(crate::video::VideoError::Setup(_) | crate::video::VideoError::Timeout(_)) => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-        ServiceError::Invalid(_) | ServiceError::Image(_) | ServiceError::Video(_) | ServiceError::Capture(_) => {
-            StatusCode::BAD_REQUEST
-        }
+    match e.kind() {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -138,64 +98,174 @@ impl actix_web::ResponseError for ApiError {
     }
 }
 
-/// Checks the key; returns the caller's company.
+/// Checks the Passwordless key (`Authorization: Bearer <key>` or the bare key); returns the caller's company.
 pub fn authenticate(state: &AppState, req: &HttpRequest, ctx: &Ctx) -> Result<String, ApiError> {
     let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
-    state
-        .keys
-        .authenticate(header, util::now_ns())
-        .map(str::to_string)
-        .map_err(|f| ctx.fail(StatusCode::UNAUTHORIZED, f.message()))
+    state.keys.authenticate(header, util::now_ns(), Api::Passwordless).map(str::to_string).map_err(|f| {
+        let status = match f {
+            crate::auth::AuthFailure::Forbidden => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        ctx.fail(status, f.message())
+    })
 }
 
-/// Reads a JSON body: `application/json` only, at most `server.max_body`
-/// bytes, within `server.body_timeout_s`.
-pub async fn read_json<T: serde::de::DeserializeOwned>(
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// 415: the content type is not the one required.
+    ContentType(String),
+    /// 413.
+    TooLarge(usize),
+    /// 408.
+    Timeout(f32),
+    /// 400: the connection broke.
+    Broken(String),
+}
+
+impl BodyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            BodyError::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Broken(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            BodyError::ContentType(got) => format!("Content-Type must be application/json, got {got:?}"),
+            BodyError::TooLarge(max) => format!("request body exceeds {max} bytes"),
+            BodyError::Timeout(s) => format!("the body did not arrive within {s} s"),
+            BodyError::Broken(e) => format!("cannot read the body: {e}"),
+        }
+    }
+}
+
+/// The media type of the request, lower-cased, without parameters.
+pub fn mime(req: &HttpRequest) -> String {
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+/// Reads a whole body of at most `max` bytes within `server.body_timeout_s`;
+/// a declared length over `max` is refused before anything is read.
+pub async fn read_body(
     state: &AppState,
     req: &HttpRequest,
     mut payload: web::Payload,
-    ctx: &Ctx,
-) -> Result<T, ApiError> {
-    let server = &state.service.config().server;
-    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !mime.eq_ignore_ascii_case("application/json") {
-        return Err(ctx.fail(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("Content-Type must be application/json, got {:?}", if mime.is_empty() { "nothing" } else { mime }),
-        ));
-    }
-    let too_large =
-        || ctx.fail(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {} bytes", server.max_body));
+    max: usize,
+) -> Result<web::Bytes, BodyError> {
     let declared =
         req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > server.max_body) {
-        return Err(too_large());
+    if declared.is_some_and(|n| n > max) {
+        return Err(BodyError::TooLarge(max));
     }
     let read = async {
-        let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(server.max_body));
+        let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(max));
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| ctx.fail(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")))?;
-            if body.len() + chunk.len() > server.max_body {
-                return Err(too_large());
+            let chunk = chunk.map_err(|e| BodyError::Broken(e.to_string()))?;
+            if body.len() + chunk.len() > max {
+                return Err(BodyError::TooLarge(max));
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok(body.freeze())
     };
-    let timeout = Duration::from_secs_f32(server.body_timeout_s.max(0.1));
-    let body = tokio::time::timeout(timeout, read).await.map_err(|_| {
-        ctx.fail(StatusCode::REQUEST_TIMEOUT, format!("the body did not arrive within {} s", server.body_timeout_s))
-    })??;
+    let seconds = state.config.server.body_timeout_s;
+    tokio::time::timeout(Duration::from_secs_f32(seconds.max(0.1)), read)
+        .await
+        .map_err(|_| BodyError::Timeout(seconds))?
+}
+
+/// Reads a Passwordless JSON body: `application/json` only, at most
+/// `server.max_body` bytes, within `server.body_timeout_s`.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    ctx: &Ctx,
+) -> Result<T, ApiError> {
+    let mime = mime(req);
+    if mime != "application/json" {
+        let got = if mime.is_empty() { "nothing".to_string() } else { mime };
+        return Err(ctx.fail(StatusCode::UNSUPPORTED_MEDIA_TYPE, BodyError::ContentType(got).message()));
+    }
+    let body = read_body(state, req, payload, state.config.server.max_body)
+        .await
+        .map_err(|e| ctx.fail(e.status(), e.message()))?;
     if body.is_empty() {
         return Err(ctx.fail(StatusCode::BAD_REQUEST, "the request body is empty; a JSON object is required"));
     }
     serde_json::from_slice(&body).map_err(|e| ctx.fail(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
 
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let ctx = Ctx::new(&req);
-    Err(ctx.fail(StatusCode::NOT_FOUND, format!("no route for {} {}", req.method(), req.path())))
+/// The API family a path belongs to (spec §1.1), after the base path.
+fn family(path: &str) -> Api {
+    let people = [
+        "/api/v1/catalogs",
+        "/api/v1/people-groups",
+        "/api/v1/people",
+        "/api/v1/addresses",
+        "/api/v1/biometrics",
+        "/api/v1/person-contacts",
+        "/api/v1/person-references",
+        "/api/v1/validations",
+        "/api/v1/validation-results",
+        "/api/v1/files",
+        "/api/v1/notification-channels",
+    ];
+    let workflows = [
+        "/api/v1/workflows",
+        "/api/v1/step-types",
+        "/api/v1/steps",
+        "/api/v1/workflow-templates",
+        "/api/v1/template-bindings",
+        "/api/v1/expressions",
+        "/api/v1/knockout-rules",
+        "/api/v1/rule-sets",
+        "/api/v1/customizations",
+    ];
+    let under = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+    if people.iter().any(|p| under(p)) {
+        Api::People
+    } else if workflows.iter().any(|p| under(p)) {
+        Api::Workflows
+    } else if path.starts_with("/identity/") {
+        Api::Sessions
+    } else if [
+        "/api/verificacion-documentos",
+        "/api/listas-sanciones",
+        "/api/validacion-curps",
+        "/api/validacion-emails",
+        "/api/identidad",
+    ]
+    .iter()
+    .any(|p| under(p))
+    {
+        Api::Identity
+    } else {
+        Api::Passwordless
+    }
+}
+
+/// Unknown routes: 404 in the envelope of the API the path belongs to.
+pub async fn not_found(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let path = req.path().strip_prefix(state.config.server.base_path.as_str()).unwrap_or(req.path());
+    let message = format!("no route for {} {}", req.method(), req.path());
+    match family(path) {
+        Api::People | Api::Workflows => {
+            actix_web::ResponseError::error_response(&people::PeopleApiError::new(StatusCode::NOT_FOUND, message))
+        }
+        Api::Sessions => HttpResponse::NotFound()
+            .json(serde_json::json!({"errors": [{"type": "not_found", "code": "not_found", "message": message}]})),
+        Api::Identity => HttpResponse::NotFound().json(serde_json::json!({"errors": [{
+            "type": "not_found", "code": "not_found", "message": message, "href": ""}]})),
+        Api::Passwordless => {
+            actix_web::ResponseError::error_response(&Ctx::new(&req).fail(StatusCode::NOT_FOUND, message))
+        }
+    }
 }
 
 async fn health(state: web::Data<AppState>) -> HttpResponse {
@@ -223,64 +293,11 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text)
 }
 
-/// Registers every route under `base_path`.
-pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
-    move |cfg: &mut web::ServiceConfig| {
-        let base = state.service.config().server.base_path.clone();
-        cfg.app_data(state).service(
-            web::scope(&base)
-                .route("/health", web::get().to(health))
-                .route("/metrics", web::get().to(metrics))
-                .route("/kiosk", web::get().to(kiosk))
-                .route("/v1/stream", web::get().to(crate::stream::ws::stream))
-                .route("/v1/events", web::get().to(crate::stream::events::feed))
-                .configure(passwordless::routes)
-                .default_service(web::to(not_found)),
-        );
-    }
-}
-
-/// Runs the HTTP server until SIGINT/SIGTERM, then flushes the store.
-pub async fn serve(state: AppState, on_ready: impl FnOnce(std::net::SocketAddr)) -> std::io::Result<()> {
-    let state = web::Data::new(state);
-    let server_config = state.service.config().server.clone();
-    let data = state.clone();
-    let server = actix_web::HttpServer::new(move || actix_web::App::new().configure(configure(data.clone())))
-        .workers(server_config.http_workers.max(1))
-        .client_request_timeout(Duration::from_secs(10))
-        .shutdown_timeout(30)
-        .bind(&server_config.bind)?;
-    // Cameras and webhooks run on this (the main) actix system, beside the HTTP workers.
-    let events = &state.service.config().events;
-    for hook in &events.webhooks {
-        crate::stream::events::start_webhook(&state.events, hook.clone(), events.attempts);
-    }
-    let mut cameras = Vec::new();
-    for camera in &state.service.config().cameras {
-        cameras.push(
-            crate::stream::camera::start(state.clone().into_inner(), camera.clone()).map_err(std::io::Error::other)?,
-        );
-    }
-    if let Some(addr) = server.addrs().first() {
-        on_ready(*addr);
-    }
-    server.run().await?;
-    drop(cameras);
-    state.service.store().flush().map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(())
-}
-
-/// The app state for `config`: opens the store, loads the models, rebuilds the gallery.
-pub fn build_state(
-    config: Arc<crate::config::Config>,
-    files: &crate::vision::ModelFiles,
-) -> anyhow::Result<(AppState, crate::service::LoadReport)> {
-    let store = crate::store::SledStore::open(&config.store)?;
-    let engine =
-        crate::engine::Engine::start(files, &config.vision, config.server.inference_workers, config.server.queue)?;
-    let (service, report) = Service::start(Arc::new(store), engine, config.clone())?;
-    Ok((
-        AppState { service, keys: KeyRegistry::new(&config.auth), metrics: Arc::default(), events: Default::default() },
-        report,
-    ))
+/// The REST routes and the operational pages (health, metrics, kiosk).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health))
+        .route("/metrics", web::get().to(metrics))
+        .route("/kiosk", web::get().to(kiosk))
+        .configure(passwordless::routes)
+        .configure(people::routes);
 }

@@ -8,7 +8,8 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState, Ctx, authenticate, read_json};
+use super::{ApiError, Ctx, authenticate, read_json};
+use crate::app::AppState;
 use crate::service::{ListQuery, Media, NewUser, as_jpeg};
 use crate::store::{Images, Status, User};
 use crate::util;

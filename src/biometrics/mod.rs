@@ -3,5 +3,10 @@
 pub mod capture;
 pub mod metrics;
 pub mod pad;
+pub mod session;
 pub mod simulate;
+pub mod stream_config;
 pub mod temporal;
+pub mod tracker;
+
+pub use stream_config::StreamConfig;

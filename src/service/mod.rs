@@ -13,14 +13,13 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use crate::biometrics::capture::{self, Capture, CaptureError, Rules};
-use crate::config::Config;
-use crate::decode::{DecodeError, decode_image};
+use crate::decode::{DecodeError, DecodeLimits, decode_image};
 use crate::engine::{Engine, EngineError};
-use crate::gallery::{FaceId, Gallery};
+use crate::gallery::{FaceId, Gallery, GalleryConfig};
 use crate::store::{Enrolment, Images, Status, Store, StoreError, Template, User};
 use crate::util;
-use crate::video::{VideoError, decode_video};
-use crate::vision::{FaceAnalyzer, Stages, embed};
+use crate::video::{VideoConfig, VideoError, decode_video};
+use crate::vision::{FaceAnalyzer, Stages, VisionConfig, embed};
 
 /// The `[passwordless]` section of the config.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -36,6 +35,16 @@ impl Default for PasswordlessConfig {
     fn default() -> Self {
         PasswordlessConfig { image_liveness: false, thumbnail_side: 160 }
     }
+}
+
+/// The config sections the service reads (filled from the whole config by `config.rs`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Settings {
+    pub vision: VisionConfig,
+    pub decode: DecodeLimits,
+    pub video: VideoConfig,
+    pub gallery: GalleryConfig,
+    pub passwordless: PasswordlessConfig,
 }
 
 /// Where the face comes from.
@@ -63,6 +72,34 @@ pub enum ServiceError {
     Busy(EngineError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// What kind of failure a [`ServiceError`] is; each API maps kinds to its status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request or its media cannot be used.
+    Invalid,
+    NotFound,
+    Conflict,
+    /// The inference pool is full: try again shortly.
+    Busy,
+    Internal,
+}
+
+impl ServiceError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::NotFound(_) => ErrorKind::NotFound,
+            ServiceError::Conflict(_) => ErrorKind::Conflict,
+            ServiceError::Busy(_) => ErrorKind::Busy,
+            ServiceError::Internal(_) | ServiceError::Video(VideoError::Setup(_) | VideoError::Timeout(_)) => {
+                ErrorKind::Internal
+            }
+            ServiceError::Invalid(_) | ServiceError::Image(_) | ServiceError::Video(_) | ServiceError::Capture(_) => {
+                ErrorKind::Invalid
+            }
+        }
+    }
 }
 
 impl From<StoreError> for ServiceError {
@@ -142,7 +179,7 @@ pub struct Service {
     store: Arc<dyn Store>,
     index: RwLock<Index>,
     engine: Engine,
-    config: Arc<Config>,
+    config: Arc<Settings>,
 }
 
 /// What the inference worker hands back for one piece of media.
@@ -161,7 +198,7 @@ pub fn jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
 }
 
 /// `bytes` as JPEG: returned as they are when they already are one.
-pub fn as_jpeg(bytes: &[u8], config: &Config) -> Vec<u8> {
+pub fn as_jpeg(bytes: &[u8], config: &Settings) -> Vec<u8> {
     if bytes.starts_with(&[0xFF, 0xD8]) {
         return bytes.to_vec();
     }
@@ -179,7 +216,7 @@ fn analyse(
     a: &mut FaceAnalyzer,
     media: Media,
     rules: Rules,
-    config: &Config,
+    config: &Settings,
     keep_images: bool,
 ) -> Result<Analysed, ServiceError> {
     let stages = Stages { liveness: rules.liveness_threshold.is_some(), embed: true };
@@ -211,7 +248,7 @@ fn analyse(
 
 /// Builds the gallery from the store: every template of the current model,
 /// with each user's status.
-fn load_index(store: &dyn Store, config: &Config) -> Result<(Index, LoadReport), ServiceError> {
+fn load_index(store: &dyn Store, config: &Settings) -> Result<(Index, LoadReport), ServiceError> {
     let t = Instant::now();
     let mut index = Index { gallery: Gallery::new(embed::DIM, config.gallery), owners: HashMap::new() };
     let mut skipped = 0;
@@ -252,7 +289,7 @@ pub struct TimedHit {
 /// milliseconds and the best face of each.
 pub fn bench_load(
     store: &dyn Store,
-    config: &Config,
+    config: &Settings,
     tenant: &str,
     queries: &[Vec<f32>],
 ) -> Result<(LoadReport, Vec<TimedHit>), ServiceError> {
@@ -293,13 +330,13 @@ impl Service {
     pub fn start(
         store: Arc<dyn Store>,
         engine: Engine,
-        config: Arc<Config>,
+        config: Arc<Settings>,
     ) -> Result<(Service, LoadReport), ServiceError> {
         let (index, report) = load_index(store.as_ref(), &config)?;
         Ok((Service { store, index: RwLock::new(index), engine, config }, report))
     }
 
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &Settings {
         &self.config
     }
 
@@ -563,7 +600,7 @@ pub struct ReembedReport {
 pub fn reembed(
     store: &dyn Store,
     analyzer: &mut FaceAnalyzer,
-    config: &Config,
+    config: &Settings,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ReembedReport, ServiceError> {
     let t = Instant::now();

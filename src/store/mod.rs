@@ -1,17 +1,19 @@
-//! Persistent state: enrolled users, their face templates and enrolment
-//! images, behind the [`Store`] trait. [`SledStore`] is the embedded
-//! implementation; every value goes through the versioned, encrypted codec
-//! of [`codec`], and the writes of one operation are one atomic batch,
-//! flushed to disk before the operation returns.
+//! Persistent state. [`records`] is the record layer every API stands on
+//! (typed, tenant-scoped collections over sled, indexes, creation order, an
+//! outbox of changes, grouped fsyncs); every value goes through the
+//! versioned, encrypted codec of [`codec`]. The Passwordless users sit on it
+//! behind the [`Store`] trait ([`SledStore`]). No HTTP, no routes here.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 pub mod codec;
-mod sled_store;
+mod passwordless;
+pub mod records;
 
-pub use sled_store::SledStore;
+pub use passwordless::{SledStore, migrate_legacy};
+pub use records::{Change, IndexValue, JsonRecord, Op, Record, Records, Stored, Tx};
 
 use crate::gallery::FaceId;
 
@@ -71,6 +73,8 @@ pub enum StoreError {
     DuplicateExternalId(String),
     #[error("no such user")]
     NotFound,
+    #[error("{index} is already taken in {collection}")]
+    Unique { collection: &'static str, index: &'static str },
     #[error("stored value cannot be decrypted ({0}): wrong store key, or the data was tampered with")]
     Decrypt(String),
     #[error("stored value has format version {0}, newer than this build understands")]

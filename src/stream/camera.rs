@@ -3,7 +3,7 @@
 //! frame to a loop that runs `identify` continuously with a face tracker and
 //! publishes access events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,80 +11,14 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use image::RgbImage;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Newest;
-use super::session::Outcome;
-use super::tracker::Tracker;
-use crate::api::AppState;
+use crate::app::AppState;
+use crate::biometrics::session::Outcome;
+use crate::biometrics::tracker::Tracker;
 use crate::metrics::Stage;
-
-/// Templates shipped in `gst-pipelines/`, compiled in.
-const TEMPLATES: [(&str, &str); 4] = [
-    ("file", include_str!("../../gst-pipelines/file.pipeline")),
-    ("v4l2", include_str!("../../gst-pipelines/v4l2.pipeline")),
-    ("rtsp", include_str!("../../gst-pipelines/rtsp.pipeline")),
-    ("test", include_str!("../../gst-pipelines/test.pipeline")),
-];
-
-/// One `[[cameras]]` entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CameraConfig {
-    pub id: String,
-    /// The tenant whose gallery this camera searches.
-    pub company: String,
-    /// A template name (file, v4l2, rtsp, test) or a path to a `.pipeline` file.
-    pub pipeline: String,
-    /// Values for the template's `{placeholders}`.
-    #[serde(default)]
-    pub params: BTreeMap<String, String>,
-    /// At most this many frames per second are analysed (0: as many as the pool takes).
-    #[serde(default = "default_fps")]
-    pub fps: f32,
-    /// Play files at their own pace, as a camera would (false: as fast as decoded).
-    #[serde(default = "yes")]
-    pub realtime: bool,
-    /// Start a file over at its end.
-    #[serde(default, rename = "loop")]
-    pub looped: bool,
-}
-
-fn default_fps() -> f32 {
-    10.0
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// The launch line of `camera`: its template with the parameters filled in, then the
-/// common tail that hands RGB frames to Rostro.
-pub fn launch_line(camera: &CameraConfig) -> Result<String, String> {
-    let text = match TEMPLATES.iter().find(|(n, _)| *n == camera.pipeline) {
-        Some((_, t)) => t.to_string(),
-        None => std::fs::read_to_string(&camera.pipeline)
-            .map_err(|e| format!("camera {}: pipeline {:?}: {e}", camera.id, camera.pipeline))?,
-    };
-    let mut line: String =
-        text.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join(" ").trim().to_string();
-    for (k, v) in &camera.params {
-        if v.contains(['"', '!', '\n']) {
-            return Err(format!("camera {}: parameter {k} may not contain quotes, '!' or newlines", camera.id));
-        }
-        line = line.replace(&format!("{{{k}}}"), v);
-    }
-    if let Some(start) = line.find('{')
-        && let Some(len) = line[start..].find('}')
-    {
-        return Err(format!("camera {}: no value for {}", camera.id, &line[start..start + len + 1]));
-    }
-    Ok(format!(
-        "{line} ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink max-buffers=1 drop=true sync={}",
-        camera.realtime
-    ))
-}
+use crate::video::{CameraConfig, launch_line};
 
 /// A camera's mailbox: its newest frame and when it arrived.
 type Latest = Newest<(Instant, RgbImage)>;
@@ -123,12 +57,12 @@ fn capture(line: &str, camera: &CameraConfig, stop: &AtomicBool, latest: &Latest
     while !stop.load(Ordering::Relaxed) {
         match run_pipeline(line, stop, latest) {
             Ok(()) if !camera.looped => {
-                eprintln!("rostro: camera {}: end of stream", camera.id);
+                tracing::info!(camera = %camera.id, "camera: end of stream");
                 return;
             }
             Ok(()) => {}
             Err(e) => {
-                eprintln!("rostro: camera {}: {e}; retrying in 2 s", camera.id);
+                tracing::warn!(camera = %camera.id, error = %e, "camera failed; retrying in 2 s");
                 std::thread::sleep(Duration::from_secs(2));
             }
         }
@@ -162,7 +96,7 @@ async fn analyse(
     stop: Arc<AtomicBool>,
     source: String,
 ) {
-    let config = state.service.config().clone();
+    let config = state.config.clone();
     let mut tracker = Some(Tracker::new(config.stream.clone(), state.service.threshold()));
     let mut granted: HashMap<String, Instant> = HashMap::new();
     let min_gap = if camera.fps > 0.0 { Duration::from_secs_f32(1.0 / camera.fps) } else { Duration::ZERO };
@@ -202,7 +136,7 @@ async fn analyse(
         let updates = match updates {
             Ok(u) => u,
             Err(e) => {
-                eprintln!("rostro: camera {}: {e}", camera.id);
+                tracing::warn!(camera = %camera.id, error = %e, "camera");
                 continue;
             }
         };

@@ -2,21 +2,98 @@
 //! pool and gallery as the REST API.
 
 pub mod camera;
-mod config;
 pub mod events;
 pub mod frame;
-pub mod session;
-pub mod tracker;
 pub mod ws;
-
-pub use camera::CameraConfig;
-pub use config::StreamConfig;
-pub use events::{EventsConfig, Webhook};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::app::AppState;
 use crate::metrics::Metrics;
+
+/// The stream routes: kiosk sessions and the access-event feed.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/stream", web::get().to(ws::stream)).route("/v1/events", web::get().to(events::feed));
+}
+
+/// An error before the WebSocket upgrade, in the Passwordless envelope
+/// `{"code", "message", "requestId"}` (streams belong to that API).
+#[derive(Debug)]
+pub struct StreamError {
+    status: StatusCode,
+    message: String,
+    request_id: String,
+}
+
+impl StreamError {
+    pub fn new(req: &HttpRequest, status: StatusCode, message: impl Into<String>) -> StreamError {
+        let id = req.headers().get("request-id").and_then(|v| v.to_str().ok()).map(str::trim);
+        let request_id =
+            id.filter(|h| !h.is_empty() && h.len() <= 128).map_or_else(crate::util::uuid_v4, str::to_string);
+        StreamError { status, message: message.into(), request_id }
+    }
+}
+
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+impl actix_web::ResponseError for StreamError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).insert_header(("Request-Id", self.request_id.as_str())).json(
+            serde_json::json!({"code": self.status.as_u16(), "message": self.message, "requestId": self.request_id}),
+        )
+    }
+}
+
+/// The status code a stream reports for a service error (the Passwordless table).
+pub fn code_of(e: &crate::service::ServiceError) -> u16 {
+    use crate::service::ErrorKind;
+    match e.kind() {
+        ErrorKind::Invalid => 400,
+        ErrorKind::NotFound => 404,
+        ErrorKind::Conflict => 409,
+        ErrorKind::Busy => 503,
+        ErrorKind::Internal => 500,
+    }
+}
+
+/// The caller's company: the key in the Authorization header (`Bearer <key>`
+/// or bare), or in `?key=` (browsers cannot set headers on a WebSocket).
+pub fn company(state: &AppState, req: &HttpRequest) -> Result<String, StreamError> {
+    let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+    let from_query;
+    let presented = match header {
+        Some(h) => Some(h),
+        None => {
+            from_query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+                .ok()
+                .and_then(|q| q.get("key").cloned());
+            from_query.as_deref()
+        }
+    };
+    state
+        .keys
+        .authenticate(presented, crate::util::now_ns(), crate::auth::Api::Passwordless)
+        .map(str::to_string)
+        .map_err(|f| {
+            let status = match f {
+                crate::auth::AuthFailure::Forbidden => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            StreamError::new(req, status, f.message())
+        })
+}
 
 /// A source's mailbox: the newest unprocessed frame only. A frame that
 /// arrives while another waits replaces it; the replaced one, and any frame

@@ -15,8 +15,9 @@ use tokio::sync::Notify;
 
 use super::Newest;
 use super::frame::{self, FrameAnalysis, FrameInput};
-use super::session::{Mode, Observation, Outcome, SessionLogic};
-use crate::api::{ApiError, AppState, Ctx};
+use super::{StreamError, company};
+use crate::app::AppState;
+use crate::biometrics::session::{Mode, Observation, Outcome, SessionLogic};
 use crate::metrics::Stage;
 use crate::service::{Media, NewUser};
 
@@ -62,32 +63,16 @@ struct Slot {
     error: Mutex<Option<String>>,
 }
 
-/// The API key from the Authorization header, or from `?key=` (browsers cannot set
-/// headers on a WebSocket).
-pub(crate) fn company(state: &AppState, req: &HttpRequest, ctx: &Ctx) -> Result<String, ApiError> {
-    if req.headers().contains_key("authorization") {
-        return crate::api::authenticate(state, req, ctx);
-    }
-    let key = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-        .ok()
-        .and_then(|q| q.get("key").cloned());
-    state
-        .keys
-        .authenticate(key.as_deref(), crate::util::now_ns())
-        .map(str::to_string)
-        .map_err(|f| ctx.fail(actix_web::http::StatusCode::UNAUTHORIZED, f.message()))
-}
-
 pub async fn stream(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let ctx = Ctx::new(&req);
-    let company = company(&state, &req, &ctx)?;
-    let (response, session, messages) = actix_ws::handle(&req, body)
-        .map_err(|e| ctx.fail(actix_web::http::StatusCode::BAD_REQUEST, format!("not a WebSocket upgrade: {e}")))?;
-    let max = state.service.config().stream.max_frame_bytes;
+) -> Result<HttpResponse, StreamError> {
+    let company = company(&state, &req)?;
+    let (response, session, messages) = actix_ws::handle(&req, body).map_err(|e| {
+        StreamError::new(&req, actix_web::http::StatusCode::BAD_REQUEST, format!("not a WebSocket upgrade: {e}"))
+    })?;
+    let max = state.config.stream.max_frame_bytes;
     let messages = messages.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
     actix_web::rt::spawn(run(state.into_inner(), company, session, messages));
     Ok(response)
@@ -99,7 +84,7 @@ fn close(code: CloseCode, description: &str) -> Option<CloseReason> {
 
 /// Sends `msg`, or gives up on a client that has not read for `send_timeout_s`.
 async fn send(state: &AppState, session: &mut actix_ws::Session, msg: &Value) -> bool {
-    let timeout = Duration::from_secs_f32(state.service.config().stream.send_timeout_s.max(0.1));
+    let timeout = Duration::from_secs_f32(state.config.stream.send_timeout_s.max(0.1));
     match tokio::time::timeout(timeout, session.text(msg.to_string())).await {
         Ok(Ok(())) => true,
         Ok(Err(_)) => false,
@@ -131,7 +116,7 @@ async fn serve_session(
     session: &mut actix_ws::Session,
     messages: &mut actix_ws::AggregatedMessageStream,
 ) -> Option<CloseReason> {
-    let config = state.service.config().stream.clone();
+    let config = state.config.stream.clone();
     let idle = Duration::from_secs_f32(config.idle_timeout_s.max(0.1));
     let error = |code: u16, message: String| json!({"type": "error", "code": code, "message": message});
     // 1. The start message.
@@ -226,8 +211,7 @@ async fn serve_session(
                 *on_error_slot.error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
                 on_error_slot.frames.ready.notify_one();
             };
-            match crate::video::StreamDecoder::start(format, state.service.config().video.max_side, on_frame, on_error)
-            {
+            match crate::video::StreamDecoder::start(format, state.config.video.max_side, on_frame, on_error) {
                 Ok(d) => Some(d),
                 Err(e) => {
                     processor.abort();
@@ -287,7 +271,7 @@ async fn protocol_error(
         actix_ws::ProtocolError::Overflow => (413, CloseCode::Size),
         _ => (400, CloseCode::Protocol),
     };
-    let max = state.service.config().stream.max_frame_bytes;
+    let max = state.config.stream.max_frame_bytes;
     let message = match code {
         413 => format!("message larger than {max} bytes"),
         _ => format!("WebSocket protocol error: {e}"),
@@ -310,7 +294,7 @@ async fn process(
 ) -> Option<CloseReason> {
     let service = &state.service;
     let metrics = &state.metrics;
-    let config = service.config().clone();
+    let config = state.config.clone();
     let mut logic = SessionLogic::new(mode.clone(), config.stream.clone(), service.threshold());
     let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut best_frame: Option<Vec<u8>> = None;
@@ -445,7 +429,7 @@ async fn process(
                         decision["fullName"] = json!(user.full_name);
                     }
                     Err(e) => {
-                        let code = crate::api::status_of(&e).as_u16();
+                        let code = super::code_of(&e);
                         send(&state, &mut session, &json!({"type": "error", "code": code, "message": e.to_string()}))
                             .await;
                         return close(CloseCode::Policy, "enrolment refused");

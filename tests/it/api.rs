@@ -285,10 +285,11 @@ fn a_key_never_reaches_another_company() {
 #[test]
 fn expired_keys_are_refused() {
     let addr = in_process("expired", |c| {
-        c.auth.keys.push(rostro::api::ApiKey {
+        c.auth.keys.push(rostro::auth::ApiKey {
             key: "expired-key-0003".into(),
             company_id: "company-a".into(),
             expires_at: Some("2024-01-01T00:00:00Z".into()),
+            apis: Vec::new(),
         });
     });
     let r = Client { addr, key: "expired-key-0003" }.get(BASE).expect(401);

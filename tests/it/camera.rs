@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rostro::biometrics::simulate::Presentation;
-use rostro::stream::{CameraConfig, Webhook};
+use rostro::notify::Webhook;
+use rostro::video::CameraConfig;
 use serde_json::Value;
 
 use crate::http::{Client, KEY_A, KEY_B, RespExt, in_process, temp_dir};
@@ -86,15 +87,15 @@ fn launch_lines_fill_templates_and_refuse_bad_parameters() {
         realtime: true,
         looped: false,
     };
-    let line = rostro::stream::camera::launch_line(&cam("rtsp", &[("url", "rtsp://10.0.0.5/s"), ("latency", "200")]))
+    let line = rostro::video::launch_line(&cam("rtsp", &[("url", "rtsp://10.0.0.5/s"), ("latency", "200")]))
         .expect("rtsp line");
     assert!(line.starts_with("rtspsrc location=rtsp://10.0.0.5/s latency=200 ! decodebin"), "{line}");
     assert!(line.ends_with("appsink name=sink max-buffers=1 drop=true sync=true"), "{line}");
-    let missing = rostro::stream::camera::launch_line(&cam("v4l2", &[])).expect_err("no device");
+    let missing = rostro::video::launch_line(&cam("v4l2", &[])).expect_err("no device");
     assert!(missing.contains("{device}"), "{missing}");
-    let inject = rostro::stream::camera::launch_line(&cam("file", &[("location", "x\" ! fakesink")]));
+    let inject = rostro::video::launch_line(&cam("file", &[("location", "x\" ! fakesink")]));
     assert!(inject.is_err());
-    assert!(rostro::stream::camera::launch_line(&cam("no-such-template", &[])).is_err());
+    assert!(rostro::video::launch_line(&cam("no-such-template", &[])).is_err());
 }
 
 #[test]
@@ -160,7 +161,7 @@ fn a_file_camera_emits_access_events_to_the_feed_and_webhook() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut found = false;
     while let Ok((signature, body)) = hooks.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        assert_eq!(signature, rostro::stream::events::signature("hook-secret", &body), "signed body");
+        assert_eq!(signature, rostro::notify::signature("hook-secret", &body), "signed body");
         let v: Value = serde_json::from_slice(&body).expect("json");
         if v["decision"] == "granted" && v["userId"] == obama.as_str() {
             found = true;

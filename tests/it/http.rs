@@ -113,7 +113,7 @@ pub fn in_process(name: &str, edit: impl FnOnce(&mut Config)) -> SocketAddr {
     let mut config = Config::load(None).expect("default config");
     config.store.data_dir = temp_dir(name);
     config.server.bind = "127.0.0.1:0".into();
-    config.auth.keys = rostro::api::parse_key_list(KEYS).expect("keys");
+    config.auth.keys = rostro::auth::parse_key_list(KEYS).expect("keys");
     edit(&mut config);
     config.validate().expect("valid test config");
     let files = rostro::vision::ModelFiles::in_dir(&root().join("models"));
@@ -121,8 +121,8 @@ pub fn in_process(name: &str, edit: impl FnOnce(&mut Config)) -> SocketAddr {
     std::thread::spawn(move || {
         // The inference actors live in this system.
         let system = actix_web::rt::System::new();
-        let (state, _) = rostro::api::build_state(Arc::new(config), &files).expect("state");
-        let _ = system.block_on(rostro::api::serve(state, move |addr| {
+        let (state, _) = rostro::app::build_state(Arc::new(config), &files).expect("state");
+        let _ = system.block_on(rostro::serve::serve(state, move |addr| {
             let _ = tx.send(addr);
         }));
     });

@@ -11,6 +11,7 @@ mod common;
 mod golden;
 mod http;
 mod inputs;
+mod people;
 mod server;
 mod stream;
 mod tidy;

@@ -20,6 +20,15 @@ fn serve_restart_keeps_users_and_faces() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let id = r.json()["user"]["id"].as_str().expect("id").to_string();
     assert_eq!(a.put(&format!("/api/v1/passwordless/client/{id}"), &json!({"fullName": "B. Obama"})).status, 200);
+    // A person and their contact (People API) ride along on the same store.
+    let p = a.post("/api/v1/people", &json!({"national_id": "PESJ880212HDFHLX01", "name": "Juan", "first_lastname": "Perez", "second_lastname": "Suares"}));
+    assert_eq!(p.status, 201, "{}", String::from_utf8_lossy(&p.body));
+    let pid = p.json()["result"]["id"].as_str().expect("person id").to_string();
+    let k = a.post(
+        "/api/v1/person-contacts",
+        &json!({"person_id": pid, "email": "juan@example.com", "phone": "525591038054"}),
+    );
+    assert_eq!(k.status, 201, "{}", String::from_utf8_lossy(&k.body));
     let (status, log) = server.terminate();
     assert!(status.success(), "graceful stop: {status:?}\n{log}");
     assert!(log.contains("store flushed"), "{log}");
@@ -28,6 +37,10 @@ fn serve_restart_keeps_users_and_faces() {
     let a = Client { addr: server.addr, key: KEY_A };
     let user = a.get(&format!("/api/v1/passwordless/client/{id}")).expect(200);
     assert_eq!(user["fullName"], "B. Obama");
+    let person = a.get("/api/v1/people/national-id/PESJ880212HDFHLX01").json();
+    assert_eq!(person["result"]["id"], pid.as_str(), "{person}");
+    let contacts = a.get("/api/v1/person-contacts").json();
+    assert_eq!(contacts["result"][0]["email"], "juan@example.com", "{contacts}");
     let v = a.verify(&fixture("obama2.jpg")).expect(200);
     assert_eq!(v["user"]["id"], id.as_str());
     a.enroll("Barack Obama", Some("o-1"), &fixture("obama3.jpg")).expect(409);

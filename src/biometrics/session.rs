@@ -4,10 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::biometrics::temporal::{Signals, Window};
+use super::temporal::{Signals, Window};
 use crate::vision::Embedding;
 
-use super::StreamConfig;
+use super::stream_config::StreamConfig;
 
 /// What the client asks of a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::biometrics::temporal::TemporalConfig;
+use super::temporal::TemporalConfig;
 
 /// The `[stream]` section: WebSocket sessions and cameras.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

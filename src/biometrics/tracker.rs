@@ -5,10 +5,10 @@
 
 use image::RgbImage;
 
-use super::StreamConfig;
+use super::capture;
 use super::session::{Mode, Observation, Outcome, SessionLogic};
-use crate::biometrics::capture;
-use crate::biometrics::temporal::{self, Signals};
+use super::stream_config::StreamConfig;
+use super::temporal::{self, Signals};
 use crate::vision::{BBox, Detection, Embedding, Face, FaceAnalyzer, VisionError};
 
 /// Boxes overlapping at least this much are the same face.

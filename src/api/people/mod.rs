@@ -1,0 +1,217 @@
+//! The People API (spec §2): `{"success": true, "result": …}` answers,
+//! `{"success": false, "code", "error"[, "errors"]}` errors with 422 for
+//! validation (§1.4, §1.5), keys in `X-API-Key` or `Authorization: Bearer`
+//! (§1.3). Handlers parse with [`Input`], call `people::People` on a
+//! blocking thread, and shape the wire objects of §2.1.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::fields::Input;
+use crate::app::AppState;
+use crate::auth::{Api, AuthFailure};
+use crate::people::{FieldErrors, People, PeopleError};
+
+mod contacts;
+mod persons;
+
+/// JSON bodies of this API (spec §1.8).
+const MAX_JSON: usize = 1024 * 1024;
+
+/// An error in the People envelope.
+#[derive(Debug)]
+pub struct PeopleApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub errors: Option<FieldErrors>,
+}
+
+impl PeopleApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> PeopleApiError {
+        PeopleApiError { status, message: message.into(), errors: None }
+    }
+
+    pub fn invalid(errors: FieldErrors) -> PeopleApiError {
+        PeopleApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: "The given data was invalid.".into(),
+            errors: Some(errors),
+        }
+    }
+
+    fn not_found(what: &str) -> PeopleApiError {
+        PeopleApiError::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+    }
+}
+
+impl std::fmt::Display for PeopleApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+impl actix_web::ResponseError for PeopleApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = serde_json::json!({"success": false, "code": self.status.as_u16(), "error": self.message});
+        if let Some(errors) = &self.errors {
+            body["errors"] = serde_json::to_value(errors).unwrap_or_default();
+        }
+        HttpResponse::build(self.status).json(body)
+    }
+}
+
+impl From<PeopleError> for PeopleApiError {
+    fn from(e: PeopleError) -> Self {
+        match e {
+            PeopleError::Validation(errors) => PeopleApiError::invalid(errors),
+            PeopleError::Refused(m) => PeopleApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
+            PeopleError::NotFound(what) => PeopleApiError::not_found(what),
+            PeopleError::Internal(m) => {
+                tracing::error!(error = %m, "people API internal error");
+                PeopleApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
+            }
+        }
+    }
+}
+
+pub type Answer = Result<HttpResponse, PeopleApiError>;
+
+/// `{"success": true, "result": result}` with `status`.
+pub fn ok<T: Serialize>(status: StatusCode, result: T) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({"success": true, "result": result}))
+}
+
+/// The caller's company: `X-API-Key: <key>` or `Authorization: Bearer <key>`.
+pub fn company(state: &AppState, req: &HttpRequest) -> Result<String, PeopleApiError> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let presented = match (header("x-api-key"), header("authorization")) {
+        (Some(k), _) if !k.is_empty() => Some(k),
+        (_, Some(auth)) => match auth.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => Some(rest.trim()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let failed = || PeopleApiError::new(StatusCode::UNAUTHORIZED, "Failed authorization");
+    let presented = presented.ok_or_else(failed)?;
+    match state.keys.check(presented, crate::util::now_ns(), Api::People) {
+        Ok(c) => Ok(c.to_string()),
+        Err(AuthFailure::Forbidden) => {
+            Err(PeopleApiError::new(StatusCode::FORBIDDEN, AuthFailure::Forbidden.message()))
+        }
+        Err(_) => Err(failed()),
+    }
+}
+
+/// The JSON object of the body (at most 1 MiB; an empty body is an empty object).
+pub async fn body(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<Input, PeopleApiError> {
+    let mime = super::mime(req);
+    let bytes = super::read_body(state, req, payload, MAX_JSON)
+        .await
+        .map_err(|e| PeopleApiError::new(e.status(), e.message()))?;
+    if !bytes.is_empty() && mime != "application/json" {
+        return Err(PeopleApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type must be application/json, got {mime:?}"),
+        ));
+    }
+    Input::parse(&bytes).map_err(|m| PeopleApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m))
+}
+
+/// Runs `f` on the People service off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&People) -> Result<T, PeopleError> + Send + 'static,
+) -> Result<T, PeopleApiError> {
+    let state = state.clone();
+    web::block(move || f(&state.people))
+        .await
+        .map_err(|e| PeopleApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(PeopleApiError::from)
+}
+
+/// A path id that must be a UUID; anything else is not found (spec §1.1).
+pub fn uuid_path(id: &str, what: &str) -> Result<String, PeopleApiError> {
+    crate::util::parse_uuid(id).ok_or_else(|| PeopleApiError::not_found(what))
+}
+
+/// The query string as a map; repeated names keep the last value.
+pub fn query(req: &HttpRequest) -> BTreeMap<String, String> {
+    url_pairs(req.query_string()).into_iter().collect()
+}
+
+fn url_pairs(q: &str) -> Vec<(String, String)> {
+    web::Query::<Vec<(String, String)>>::from_query(q).map(|v| v.into_inner()).unwrap_or_default()
+}
+
+/// `page` (from 1) and `per_page` (1..100, default 20) of a PG-L list.
+pub fn page_params(req: &HttpRequest) -> Result<(usize, usize), PeopleApiError> {
+    let q = query(req);
+    let mut input = Input::new(q.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect());
+    let page = input.int("page").value().unwrap_or(1);
+    let per_page = input.int("per_page").value().unwrap_or(20);
+    if page < 1 {
+        input.error("page", "The page must be at least 1.");
+    }
+    if !(1..=100).contains(&per_page) {
+        input.error("per_page", "The per_page must be between 1 and 100.");
+    }
+    input.finish().map_err(PeopleApiError::invalid)?;
+    Ok((page as usize, per_page as usize))
+}
+
+/// The Laravel simple paginator (PG-L, spec §1.7) around one page of `rows`.
+pub fn paginator(req: &HttpRequest, page: usize, per_page: usize, rows: Vec<Value>, more: bool) -> Value {
+    let link = |p: usize| {
+        let mut pairs: Vec<(String, String)> =
+            url_pairs(req.query_string()).into_iter().filter(|(k, _)| k != "page").collect();
+        pairs.push(("page".into(), p.to_string()));
+        let q: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+        format!("{}?{}", req.path(), q.join("&"))
+    };
+    let first = (page - 1) * per_page + 1;
+    let n = rows.len();
+    serde_json::json!({
+        "current_page": page,
+        "data": rows,
+        "from": if n == 0 { Value::Null } else { first.into() },
+        "next_page_url": if more { Value::String(link(page + 1)) } else { Value::Null },
+        "per_page": per_page,
+        "prev_page_url": if page > 1 { Value::String(link(page - 1)) } else { Value::Null },
+        "to": if n == 0 { Value::Null } else { (first + n - 1).into() },
+    })
+}
+
+/// Percent-encodes a query component.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A resource whose other methods get a 405 in this API's envelope; `PATCH`
+/// is accepted wherever `PUT` is (spec §1.8).
+pub fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|req: HttpRequest| async move {
+        Err::<HttpResponse, _>(PeopleApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} is not allowed on {}", req.method(), req.path()),
+        ))
+    }))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    persons::routes(cfg);
+    contacts::routes(cfg);
+}

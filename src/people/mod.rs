@@ -1,0 +1,457 @@
+//! The People domain (spec §2) without HTTP: people, groups, addresses,
+//! contacts with their verification codes, references and the catalogs, as
+//! records on the record layer. Referential checks, unique national
+//! ids, cascades and the verification-code rules live
+//! here; request parsing and the wire shapes are `api/people/`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub mod catalogs;
+pub mod codes;
+pub mod curp;
+
+pub use catalogs::{Catalog, CatalogItem, Catalogs};
+
+use crate::store::{IndexValue, JsonRecord, Record, Records, StoreError, Tx};
+
+/// The `[people]` config section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PeopleConfig {
+    /// A catalogs file of the layout of `config/catalogs.toml` (empty: the compiled-in seed).
+    pub catalogs: String,
+    /// Verification codes (P-49..P-52).
+    pub codes: codes::CodesConfig,
+}
+
+impl Default for PeopleConfig {
+    fn default() -> Self {
+        PeopleConfig { catalogs: String::new(), codes: codes::CodesConfig::default() }
+    }
+}
+
+impl PeopleConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        self.codes.validate()
+    }
+}
+
+/// Field -> messages, the `errors` of a 422 (spec §1.4).
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// One field error.
+pub fn field_error(field: &str, message: impl Into<String>) -> PeopleError {
+    PeopleError::Validation(BTreeMap::from([(field.to_string(), vec![message.into()])]))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeopleError {
+    #[error("The given data was invalid")]
+    Validation(FieldErrors),
+    /// A refusal with one message and no field (e.g. "Invalid code").
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for PeopleError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unique { index, .. } => field_error(index, format!("The {index} has already been taken.")),
+            other => PeopleError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A people group (§2.1.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeopleGroup {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub created_ns: i64,
+    pub updated_ns: i64,
+}
+
+impl JsonRecord for PeopleGroup {
+    const COLLECTION: &'static str = "people_groups";
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A person (§2.1.1). `birthdate` is `YYYY-MM-DD`; `national_id` upper-case.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Person {
+    pub id: String,
+    pub national_id: String,
+    pub name: Option<String>,
+    pub first_lastname: Option<String>,
+    pub second_lastname: Option<String>,
+    pub birthdate: Option<String>,
+    pub gender: Option<String>,
+    pub tax_id: Option<String>,
+    pub nationality_id: Option<i64>,
+    pub state_id: Option<i64>,
+    pub entity_of_birth: Option<String>,
+    pub external_ref_id: Option<String>,
+    pub facetec_ref_id: Option<String>,
+    pub biometrics: Option<serde_json::Value>,
+    pub marital_status_id: Option<i64>,
+    pub people_group_id: Option<String>,
+    pub extra_data: Option<serde_json::Value>,
+    pub created_ns: i64,
+    pub updated_ns: i64,
+}
+
+impl JsonRecord for Person {
+    const COLLECTION: &'static str = "people";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn indexes(&self) -> Vec<IndexValue> {
+        let mut v = vec![IndexValue::unique("national_id", &self.national_id)];
+        v.extend(self.facetec_ref_id.iter().map(|f| IndexValue::plain("facetec_ref_id", f)));
+        v.extend(self.external_ref_id.iter().map(|f| IndexValue::plain("external_ref_id", f)));
+        v.extend(self.people_group_id.iter().map(|g| IndexValue::plain("people_group_id", g)));
+        v
+    }
+}
+
+/// An address (§2.1.4).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Address {
+    pub id: String,
+    pub person_id: String,
+    pub street: String,
+    pub ext_num: String,
+    pub int_num: Option<String>,
+    pub state: String,
+    pub city: Option<String>,
+    pub municipality: String,
+    pub colony: String,
+    pub zip_code: String,
+    pub references: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub ownership: Option<String>,
+    pub dwelling_age: Option<String>,
+    pub source: Option<String>,
+    pub device_coordinates: Option<Vec<f64>>,
+    pub is_current_address: Option<bool>,
+    pub created_ns: i64,
+    pub updated_ns: i64,
+}
+
+impl JsonRecord for Address {
+    const COLLECTION: &'static str = "addresses";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn indexes(&self) -> Vec<IndexValue> {
+        vec![IndexValue::plain("person_id", &self.person_id)]
+    }
+}
+
+/// A person's contact (§2.1.6).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: String,
+    pub person_id: String,
+    pub email: String,
+    pub phone: String,
+    pub email_confirmation: bool,
+    pub sms_confirmation: bool,
+    pub created_ns: i64,
+    pub updated_ns: i64,
+}
+
+impl JsonRecord for Contact {
+    const COLLECTION: &'static str = "person_contacts";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn indexes(&self) -> Vec<IndexValue> {
+        vec![IndexValue::plain("person_id", &self.person_id)]
+    }
+}
+
+/// A personal reference (§2.1.7).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Reference {
+    pub id: String,
+    pub person_id: String,
+    pub name: String,
+    pub phone: String,
+    pub person_relation_id: i64,
+    pub created_ns: i64,
+    pub updated_ns: i64,
+}
+
+impl JsonRecord for Reference {
+    const COLLECTION: &'static str = "person_references";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn indexes(&self) -> Vec<IndexValue> {
+        vec![IndexValue::plain("person_id", &self.person_id)]
+    }
+}
+
+/// A record kind of this API: what it must reference, and what goes with it.
+pub trait Entity: Record + Clone {
+    /// Singular name for "not found" messages.
+    const NAME: &'static str;
+    /// Checks references (catalog ids, the person) inside the write; may also
+    /// change other records (a new current address unsets the others).
+    fn check(&self, people: &People, tx: &mut Tx<'_>, company: &str) -> Result<(), PeopleError>;
+    /// Deletes or detaches what depends on this record.
+    fn cascade(_tx: &mut Tx<'_>, _company: &str, _id: &str) -> Result<(), PeopleError> {
+        Ok(())
+    }
+    fn touch(&mut self, now_ns: i64);
+}
+
+fn person_exists(tx: &Tx<'_>, company: &str, person_id: &str) -> Result<(), PeopleError> {
+    match tx.get::<Person>(company, person_id)? {
+        Some(_) => Ok(()),
+        None => Err(field_error("person_id", "The selected person_id is invalid.")),
+    }
+}
+
+impl Entity for PeopleGroup {
+    const NAME: &'static str = "People group";
+    fn check(&self, _: &People, _: &mut Tx<'_>, _: &str) -> Result<(), PeopleError> {
+        Ok(())
+    }
+    /// People of a deleted group leave it (§2.3).
+    fn cascade(tx: &mut Tx<'_>, company: &str, id: &str) -> Result<(), PeopleError> {
+        let members = tx.records().find::<Person>(company, "people_group_id", id)?;
+        for mut p in members.into_iter().map(|s| s.record) {
+            p.people_group_id = None;
+            tx.put(company, &p)?;
+        }
+        Ok(())
+    }
+    fn touch(&mut self, now_ns: i64) {
+        self.updated_ns = now_ns;
+    }
+}
+
+impl Entity for Person {
+    const NAME: &'static str = "Person";
+    fn check(&self, people: &People, tx: &mut Tx<'_>, company: &str) -> Result<(), PeopleError> {
+        let mut errors = FieldErrors::new();
+        for (field, catalog, id) in [
+            ("nationality_id", Catalog::Nationalities, self.nationality_id),
+            ("state_id", Catalog::States, self.state_id),
+            ("marital_status_id", Catalog::MaritalStatuses, self.marital_status_id),
+        ] {
+            if let Some(id) = id
+                && people.catalogs.get(catalog, id).is_none()
+            {
+                errors.entry(field.into()).or_default().push(format!("The selected {field} is invalid."));
+            }
+        }
+        if let Some(g) = &self.people_group_id
+            && tx.get::<PeopleGroup>(company, g)?.is_none()
+        {
+            errors.entry("people_group_id".into()).or_default().push("The selected people_group_id is invalid.".into());
+        }
+        if let Some(other) = tx.find_unique::<Person>(company, "national_id", &self.national_id)?
+            && other.record.id != self.id
+        {
+            errors.entry("national_id".into()).or_default().push("The national_id has already been taken.".into());
+        }
+        if errors.is_empty() { Ok(()) } else { Err(PeopleError::Validation(errors)) }
+    }
+    /// A person takes their addresses, contacts, references and codes along.
+    fn cascade(tx: &mut Tx<'_>, company: &str, id: &str) -> Result<(), PeopleError> {
+        fn delete_all<R: Record>(tx: &mut Tx<'_>, company: &str, person: &str) -> Result<(), PeopleError> {
+            let ids: Vec<String> = tx
+                .records()
+                .find::<R>(company, "person_id", person)?
+                .iter()
+                .map(|s| s.record.id().to_string())
+                .collect();
+            for id in ids {
+                tx.delete::<R>(company, &id)?;
+            }
+            Ok(())
+        }
+        delete_all::<Address>(tx, company, id)?;
+        delete_all::<Contact>(tx, company, id)?;
+        delete_all::<Reference>(tx, company, id)?;
+        delete_all::<codes::Code>(tx, company, id)
+    }
+    fn touch(&mut self, now_ns: i64) {
+        self.updated_ns = now_ns;
+    }
+}
+
+impl Entity for Address {
+    const NAME: &'static str = "Address";
+    fn check(&self, _: &People, tx: &mut Tx<'_>, company: &str) -> Result<(), PeopleError> {
+        person_exists(tx, company, &self.person_id)?;
+        // One current address per person (§2.5).
+        if self.is_current_address == Some(true) {
+            let others = tx.records().find::<Address>(company, "person_id", &self.person_id)?;
+            for mut a in others.into_iter().map(|s| s.record) {
+                if a.id != self.id && a.is_current_address == Some(true) {
+                    a.is_current_address = Some(false);
+                    tx.put(company, &a)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn touch(&mut self, now_ns: i64) {
+        self.updated_ns = now_ns;
+    }
+}
+
+impl Entity for Contact {
+    const NAME: &'static str = "Contact";
+    fn check(&self, _: &People, tx: &mut Tx<'_>, company: &str) -> Result<(), PeopleError> {
+        person_exists(tx, company, &self.person_id)
+    }
+    fn touch(&mut self, now_ns: i64) {
+        self.updated_ns = now_ns;
+    }
+}
+
+impl Entity for Reference {
+    const NAME: &'static str = "Reference";
+    fn check(&self, people: &People, tx: &mut Tx<'_>, company: &str) -> Result<(), PeopleError> {
+        let mut errors = FieldErrors::new();
+        if tx.get::<Person>(company, &self.person_id)?.is_none() {
+            errors.insert("person_id".into(), vec!["The selected person_id is invalid.".into()]);
+        }
+        if people.catalogs.get(Catalog::PersonRelations, self.person_relation_id).is_none() {
+            errors.insert("person_relation_id".into(), vec!["The selected person_relation_id is invalid.".into()]);
+        }
+        if errors.is_empty() { Ok(()) } else { Err(PeopleError::Validation(errors)) }
+    }
+    fn touch(&mut self, now_ns: i64) {
+        self.updated_ns = now_ns;
+    }
+}
+
+/// The People service: every operation is one record write (or read).
+pub struct People {
+    records: Arc<Records>,
+    pub catalogs: Catalogs,
+    pub codes: codes::Codes,
+}
+
+impl People {
+    pub fn new(records: Arc<Records>, config: &PeopleConfig) -> Result<People, String> {
+        let path = (!config.catalogs.is_empty()).then(|| std::path::Path::new(&config.catalogs));
+        Ok(People { records, catalogs: Catalogs::load(path)?, codes: codes::Codes::new(&config.codes)? })
+    }
+
+    pub fn records(&self) -> &Arc<Records> {
+        &self.records
+    }
+
+    pub fn get<R: Entity>(&self, company: &str, id: &str) -> Result<R, PeopleError> {
+        self.records.get::<R>(company, id)?.map(|s| s.record).ok_or(PeopleError::NotFound(R::NAME))
+    }
+
+    /// Every record of `company`, oldest first (the unpaged lists of §2).
+    pub fn list<R: Entity>(&self, company: &str) -> Result<Vec<R>, PeopleError> {
+        Ok(self.records.page::<R>(company, false, 0, usize::MAX)?.into_iter().map(|s| s.record).collect())
+    }
+
+    /// Page `page` (1-based) of `per_page`, newest first, and whether another follows.
+    pub fn page<R: Entity>(&self, company: &str, page: usize, per_page: usize) -> Result<(Vec<R>, bool), PeopleError> {
+        let skip = (page - 1).saturating_mul(per_page);
+        let mut rows: Vec<R> =
+            self.records.page::<R>(company, true, skip, per_page + 1)?.into_iter().map(|s| s.record).collect();
+        let more = rows.len() > per_page;
+        rows.truncate(per_page);
+        Ok((rows, more))
+    }
+
+    /// Stores a new record after its checks. An id already taken is a field error.
+    pub fn create<R: Entity>(&self, company: &str, record: R) -> Result<R, PeopleError> {
+        self.records.write(|tx| {
+            if tx.get::<R>(company, record.id())?.is_some() {
+                return Err(field_error("id", "The id has already been taken."));
+            }
+            record.check(self, tx, company)?;
+            tx.put(company, &record)?;
+            Ok(record)
+        })
+    }
+
+    /// Changes a record with `edit` and stores it after its checks, in one write.
+    pub fn update<R: Entity>(
+        &self,
+        company: &str,
+        id: &str,
+        edit: impl FnOnce(&mut R) -> Result<(), PeopleError>,
+    ) -> Result<R, PeopleError> {
+        self.records.write(|tx| {
+            let mut record = tx.get::<R>(company, id)?.ok_or(PeopleError::NotFound(R::NAME))?.record;
+            edit(&mut record)?;
+            record.touch(crate::util::now_ns());
+            record.check(self, tx, company)?;
+            tx.put(company, &record)?;
+            Ok(record)
+        })
+    }
+
+    /// Deletes a record and what depends on it.
+    pub fn delete<R: Entity>(&self, company: &str, id: &str) -> Result<(), PeopleError> {
+        self.records.write(|tx| {
+            tx.delete::<R>(company, id)?.ok_or(PeopleError::NotFound(R::NAME))?;
+            R::cascade(tx, company, id)
+        })
+    }
+
+    /// The person with this national id (compared upper-case).
+    pub fn by_national_id(&self, company: &str, national_id: &str) -> Result<Person, PeopleError> {
+        self.records
+            .find_unique::<Person>(company, "national_id", &national_id.trim().to_uppercase())?
+            .map(|s| s.record)
+            .ok_or(PeopleError::NotFound("Person"))
+    }
+
+    /// The most recently updated person whose plain `index` (facetec_ref_id, external_ref_id) is `value`.
+    pub fn by_reference(&self, company: &str, index: &str, value: &str) -> Result<Person, PeopleError> {
+        self.records
+            .find::<Person>(company, index, value)?
+            .into_iter()
+            .map(|s| s.record)
+            .max_by_key(|p| p.updated_ns)
+            .ok_or(PeopleError::NotFound("Person"))
+    }
+
+    /// P-25: the person with `national_id` given to `build`, or `None` when
+    /// there is none; stores what `build` returns. `true` when created.
+    pub fn upsert(
+        &self,
+        company: &str,
+        national_id: &str,
+        build: impl FnOnce(Option<Person>) -> Person,
+    ) -> Result<(Person, bool), PeopleError> {
+        self.records.write(|tx| {
+            let existing = tx.find_unique::<Person>(company, "national_id", national_id)?.map(|s| s.record);
+            let created = existing.is_none();
+            let mut person = build(existing);
+            if !created {
+                person.touch(crate::util::now_ns());
+            }
+            person.check(self, tx, company)?;
+            tx.put(company, &person)?;
+            Ok((person, created))
+        })
+    }
+}

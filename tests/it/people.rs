@@ -1,0 +1,404 @@
+//! The People API (spec §2) over real HTTP on loopback, in this process, on
+//! a fresh sled store: every served route, its errors, and tenants.
+
+use serde_json::{Value, json};
+
+use crate::http::{Client, KEY_A, KEY_B, Resp, in_process, request};
+
+/// Asserts the status and the People envelope; returns `result` (or the error body).
+fn expect(r: &Resp, status: u16) -> Value {
+    let body: Value = serde_json::from_slice(&r.body)
+        .unwrap_or_else(|e| panic!("{} not JSON ({e}): {}", r.status, String::from_utf8_lossy(&r.body)));
+    assert_eq!(r.status, status, "{body}");
+    if status < 400 {
+        assert_eq!(body["success"], true, "{body}");
+        body["result"].clone()
+    } else {
+        assert_eq!(body["success"], false, "{body}");
+        assert_eq!(body["code"], status, "{body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+        body
+    }
+}
+
+/// A 422 whose `errors` name exactly `fields`.
+fn expect_fields(r: &Resp, fields: &[&str]) {
+    let body = expect(r, 422);
+    let mut got: Vec<&str> =
+        body["errors"].as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+    got.sort_unstable();
+    let mut want = fields.to_vec();
+    want.sort_unstable();
+    assert_eq!(got, want, "{body}");
+}
+
+fn person(national_id: &str) -> Value {
+    json!({"national_id": national_id, "name": "Juan", "first_lastname": "Perez", "second_lastname": "Suares",
+        "birthdate": "1988-02-12T00:00:00.000000Z", "gender": "MALE", "tax_id": null, "nationality_id": 144,
+        "state_id": 7, "entity_of_birth": "DF", "external_ref_id": null, "facetec_ref_id": null, "biometrics": null,
+        "marital_status_id": null, "people_group_id": null, "extra_data": null})
+}
+
+fn is_s0_time(v: &Value) -> bool {
+    // 2022-07-29T21:54:22.000000Z
+    v.as_str().is_some_and(|t| {
+        t.len() == 27 && t.ends_with('Z') && &t[19..20] == "." && rostro::util::parse_datetime(t).is_some()
+    })
+}
+
+#[test]
+fn people_catalogs_groups_lookups_upsert_curp_and_errors() {
+    let addr = in_process("people", |_| {});
+    let a = Client { addr, key: KEY_A };
+    let b = Client { addr, key: KEY_B };
+
+    // Catalogs: arrays; an element is an array of one; 144 = México; 32 states.
+    let n = expect(&a.get("/api/v1/catalogs/nationalities/144"), 200);
+    assert_eq!(n[0]["name"], "México", "{n}");
+    assert_eq!(expect(&a.get("/api/v1/catalogs/states"), 200).as_array().map(Vec::len), Some(32));
+    for path in ["person-relations", "marital-statuses"] {
+        let items = expect(&a.get(&format!("/api/v1/catalogs/{path}")), 200);
+        assert!(
+            items
+                .as_array()
+                .is_some_and(|v| !v.is_empty() && v.iter().all(|i| i["id"].is_i64() && i["name"].is_string()))
+        );
+    }
+    expect(&a.get("/api/v1/catalogs/states/99"), 404);
+    expect(&a.get("/api/v1/catalogs/states/abc"), 404);
+
+    // Auth: missing, unknown, X-API-Key, Bearer; the documented 401 body.
+    let r = request(addr, "GET", "/api/v1/people", &[], None);
+    assert_eq!(expect(&r, 401)["error"], "Failed authorization");
+    expect(&Client { addr, key: "not-a-key-at-all" }.get("/api/v1/people"), 401);
+    let r = request(addr, "GET", "/api/v1/catalogs/states/1", &[("X-API-Key", KEY_A)], None);
+    assert_eq!(expect(&r, 200)[0]["name"], "Aguascalientes");
+
+    // Groups.
+    let g = expect(&a.post("/api/v1/people-groups", &json!({"name": "Deudores", "description": "Con deuda"})), 201);
+    let gid = g["id"].as_str().expect("id").to_string();
+    assert!(is_s0_time(&g["created_at"]) && is_s0_time(&g["updated_at"]), "{g}");
+    expect_fields(&a.post("/api/v1/people-groups", &json!({"name": ""})), &["description", "name"]);
+    let g2 = expect(&a.put(&format!("/api/v1/people-groups/{gid}"), &json!({"description": "Deuda pendiente"})), 200);
+    assert_eq!((g2["name"].as_str(), g2["description"].as_str()), (Some("Deudores"), Some("Deuda pendiente")));
+    assert_eq!(expect(&a.get("/api/v1/people-groups"), 200).as_array().map(Vec::len), Some(1));
+    expect(&b.get(&format!("/api/v1/people-groups/{gid}")), 404);
+    expect(&a.get("/api/v1/people-groups/not-a-uuid"), 404);
+
+    // Create (the spec sample), read, the shapes.
+    let mut sample = person("pesj880212hdfhlx01");
+    sample["people_group_id"] = json!(gid);
+    let p = expect(&a.post("/api/v1/people", &sample), 201);
+    let pid = p["id"].as_str().expect("id").to_string();
+    assert_eq!(p["national_id"], "PESJ880212HDFHLX01", "stored upper-case");
+    assert_eq!(p["birthdate"], "1988-02-12", "date-time input keeps the date");
+    assert_eq!(
+        (p["gender"].as_str(), p["nationality_id"].as_i64(), p["people_group_id"].as_str()),
+        (Some("MALE"), Some(144), Some(gid.as_str()))
+    );
+    assert!(p["tax_id"].is_null() && is_s0_time(&p["created_at"]), "{p}");
+    assert_eq!(expect(&a.get(&format!("/api/v1/people/{pid}")), 200), p);
+
+    // Validation: required fields, enums, catalogs, group, duplicate national id (all 422 with errors).
+    expect_fields(
+        &a.post("/api/v1/people", &json!({"name": "X"})),
+        &["first_lastname", "national_id", "second_lastname"],
+    );
+    let mut bad = person("AAAA000000HDFXXX00");
+    bad["gender"] = json!("OTHER");
+    bad["nationality_id"] = json!(9999);
+    bad["marital_status_id"] = json!("x");
+    expect_fields(&a.post("/api/v1/people", &bad), &["gender", "marital_status_id"]);
+    bad["gender"] = json!("FEMALE");
+    bad["marital_status_id"] = json!(1);
+    bad["people_group_id"] = json!("6f1f7c2e-1111-4222-8333-444455556666");
+    expect_fields(&a.post("/api/v1/people", &bad), &["nationality_id", "people_group_id"]);
+    expect_fields(&a.post("/api/v1/people", &person("PESJ880212HDFHLX01")), &["national_id"]);
+    // Another tenant may hold the same national id, and sees nothing of A's.
+    let pb = expect(&b.post("/api/v1/people", &person("PESJ880212HDFHLX01")), 201);
+    expect(&b.get(&format!("/api/v1/people/{pid}")), 404);
+    expect(&b.put(&format!("/api/v1/people/{pid}"), &json!({"name": "Hijacked"})), 404);
+    expect(&b.delete(&format!("/api/v1/people/{pid}")), 404);
+
+    // Partial PUT and PATCH; null clears; unknown fields ignored.
+    let u = expect(&a.put(&format!("/api/v1/people/{pid}"), &json!({"tax_id": "PESJ880212AB1", "whatever": 1})), 200);
+    assert_eq!((u["tax_id"].as_str(), u["name"].as_str()), (Some("PESJ880212AB1"), Some("Juan")));
+    assert!(u["updated_at"].as_str() > p["updated_at"].as_str(), "{u}");
+    let body =
+        serde_json::to_vec(&json!({"tax_id": null, "facetec_ref_id": "dev-71266b80", "external_ref_id": "crm-1"}))
+            .expect("json");
+    let auth = format!("Bearer {KEY_A}");
+    let r = request(
+        addr,
+        "PATCH",
+        &format!("/api/v1/people/{pid}"),
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        Some(&body),
+    );
+    let u = expect(&r, 200);
+    assert!(u["tax_id"].is_null() && u["facetec_ref_id"] == "dev-71266b80", "{u}");
+    expect_fields(&a.put(&format!("/api/v1/people/{pid}"), &json!({"national_id": null})), &["national_id"]);
+
+    // Lookups: national id (any case), FaceTec id, external id.
+    assert_eq!(expect(&a.get("/api/v1/people/national-id/pesj880212hdfhlx01"), 200)["id"], pid.as_str());
+    assert_eq!(expect(&a.get("/api/v1/people/facetec-id/dev-71266b80"), 200)["id"], pid.as_str());
+    assert_eq!(expect(&a.get("/api/v1/people/external-id/crm-1"), 200)["id"], pid.as_str());
+    expect(&a.get("/api/v1/people/external-id/nobody"), 404);
+    expect(&b.get("/api/v1/people/facetec-id/dev-71266b80"), 404);
+
+    // Upsert: 200 updating by national id, 201 creating.
+    let up = expect(
+        &a.post("/api/v1/people/upsert", &json!({"national_id": "PESJ880212HDFHLX01", "name": "Juan Carlos"})),
+        200,
+    );
+    assert_eq!(
+        (up["id"].as_str(), up["name"].as_str(), up["first_lastname"].as_str()),
+        (Some(pid.as_str()), Some("Juan Carlos"), Some("Perez"))
+    );
+    let created = expect(&a.post("/api/v1/people/upsert", &json!({"national_id": "NEW0000000XXXXXX00"})), 201);
+    assert!(created["name"].is_null());
+    expect_fields(&a.post("/api/v1/people/upsert", &json!({"name": "no id"})), &["national_id"]);
+
+    // P-19: the CURP's structure; a wrong check digit or length is a field error; a duplicate too.
+    let c = expect(&a.post("/api/v1/people/curp", &json!({"curp": "GODE561231HDFNRD05"})), 201);
+    assert_eq!(
+        (c["birthdate"].as_str(), c["gender"].as_str(), c["entity_of_birth"].as_str()),
+        (Some("1956-12-31"), Some("MALE"), Some("DF"))
+    );
+    assert_eq!((c["nationality_id"].as_i64(), c["state_id"].as_i64()), (Some(144), Some(9)));
+    assert!(c["name"].is_null());
+    expect_fields(&a.post("/api/v1/people/curp", &json!({"curp": "GODE561231HDFNRD06"})), &["curp"]);
+    expect_fields(&a.post("/api/v1/people/curp", &json!({"curp": "GODE561231"})), &["curp"]);
+    expect_fields(&a.post("/api/v1/people/curp", &json!({"curp": "GODE561231HDFNRD05"})), &["national_id"]);
+
+    // P-14: PG-L pages, newest first.
+    for i in 0..3 {
+        expect(&a.post("/api/v1/people", &person(&format!("PAGE{i:014}"))), 201);
+    }
+    let page1 = expect(&a.get("/api/v1/people?per_page=2"), 200);
+    assert_eq!(page1["current_page"], 1);
+    assert_eq!((page1["from"].as_i64(), page1["to"].as_i64(), page1["per_page"].as_i64()), (Some(1), Some(2), Some(2)));
+    assert_eq!(page1["data"][0]["national_id"], "PAGE00000000000002", "newest first");
+    assert!(page1["prev_page_url"].is_null());
+    assert_eq!(page1["next_page_url"], "/api/v1/people?per_page=2&page=2");
+    let last = expect(&a.get("/api/v1/people?per_page=2&page=3"), 200);
+    assert_eq!((last["data"].as_array().map(Vec::len), last["from"].as_i64()), (Some(2), Some(5)), "6 people in A");
+    assert!(last["next_page_url"].is_null());
+    let empty = expect(&a.get("/api/v1/people?page=9"), 200);
+    assert!(empty["from"].is_null() && empty["to"].is_null() && empty["data"] == json!([]));
+    expect_fields(&a.get("/api/v1/people?page=0"), &["page"]);
+    expect_fields(&a.get("/api/v1/people?per_page=101"), &["per_page"]);
+    assert_eq!(expect(&b.get("/api/v1/people"), 200)["data"].as_array().map(Vec::len), Some(1));
+
+    // Deleting the group detaches its people.
+    expect(&a.delete(&format!("/api/v1/people-groups/{gid}")), 200);
+    assert!(expect(&a.get(&format!("/api/v1/people/{pid}")), 200)["people_group_id"].is_null());
+
+    // Bad bodies, methods and routes, all in the People envelope.
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/people",
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        Some(b"{not json"),
+    );
+    expect(&r, 422);
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/people",
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        Some(b"[1,2]"),
+    );
+    expect(&r, 422);
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/people",
+        &[("Authorization", &auth), ("Content-Type", "text/plain")],
+        Some(b"x=1"),
+    );
+    expect(&r, 415);
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/people",
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        Some(&big),
+    );
+    expect(&r, 413);
+    expect(&a.delete("/api/v1/people"), 405);
+    expect(&a.get("/api/v1/people/nothing/here"), 404);
+    expect(&a.get("/api/v1/workflows"), 404);
+    let s3 = request(addr, "GET", "/identity/v1/nothing", &[], None);
+    assert_eq!(s3.status, 404);
+    let s3: Value = serde_json::from_slice(&s3.body).expect("json");
+    assert!(s3["errors"][0]["message"].is_string(), "{s3}");
+    // After all of that, A's person is as it was.
+    let still = expect(&a.get(&format!("/api/v1/people/{pid}")), 200);
+    assert_eq!(still["name"], "Juan Carlos");
+    assert_eq!(pb["national_id"], "PESJ880212HDFHLX01");
+
+    // Delete.
+    expect(&a.delete(&format!("/api/v1/people/{pid}")), 200);
+    expect(&a.get(&format!("/api/v1/people/{pid}")), 404);
+    expect(&a.delete(&format!("/api/v1/people/{pid}")), 404);
+    expect(&a.get("/api/v1/people/national-id/PESJ880212HDFHLX01"), 404);
+    expect(&a.post("/api/v1/people", &person("PESJ880212HDFHLX01")), 201);
+}
+
+#[test]
+fn a_key_without_the_people_api_is_forbidden() {
+    let addr = in_process("people-scope", |c| {
+        c.auth.keys.extend(rostro::auth::parse_key_list("face-only-key-1:company-a:passwordless").expect("keys"));
+    });
+    let k = Client { addr, key: "face-only-key-1" };
+    expect(&k.get("/api/v1/people"), 403);
+    assert_eq!(k.get("/api/v1/passwordless/client").status, 200);
+}
+
+#[test]
+fn addresses_contacts_codes_references_and_the_cascade() {
+    let addr = in_process("people-records", |c| c.people.codes.fixed_code = "006421".into());
+    let a = Client { addr, key: KEY_A };
+    let b = Client { addr, key: KEY_B };
+    let pid =
+        expect(&a.post("/api/v1/people", &person("PESJ880212HDFHLX01")), 201)["id"].as_str().expect("id").to_string();
+
+    // Addresses: the documented sample with a client id; numbers as strings; one current address.
+    let sample = json!({"id": "acaef745-b616-4c91-99c4-b8fd2dc8a83c", "person_id": pid, "street": "Marte", "ext_num": "12",
+        "int_num": "DEP 8", "state": "DF", "municipality": "IZTACALCO", "colony": "Cristobal Colon", "zip_code": "08016",
+        "references": "Al lado de una tienda", "latitude": null, "longitude": "-99.1", "source": null,
+        "device_coordinates": null, "is_current_address": true, "city": "Ciudad de Mexico"});
+    let ad = expect(&a.post("/api/v1/addresses", &sample), 201);
+    assert_eq!(
+        (ad["id"].as_str(), ad["zip_code"].as_str(), ad["longitude"].as_f64()),
+        (Some("acaef745-b616-4c91-99c4-b8fd2dc8a83c"), Some("08016"), Some(-99.1))
+    );
+    assert!(ad["latitude"].is_null() && ad["ownership"].is_null() && ad["city"] == "Ciudad de Mexico", "{ad}");
+    expect_fields(&a.post("/api/v1/addresses", &sample), &["id"]);
+    let mut second = sample.clone();
+    second["id"] = json!(null);
+    second["street"] = json!("Venus");
+    let ad2 = expect(&a.post("/api/v1/addresses", &second), 201);
+    assert_eq!(
+        expect(&a.get("/api/v1/addresses/acaef745-b616-4c91-99c4-b8fd2dc8a83c"), 200)["is_current_address"],
+        false
+    );
+    expect_fields(
+        &a.post("/api/v1/addresses", &json!({"person_id": pid})),
+        &["colony", "ext_num", "municipality", "references", "state", "street", "zip_code"],
+    );
+    let mut orphan = second.clone();
+    orphan["person_id"] = json!("6f1f7c2e-1111-4222-8333-444455556666");
+    expect_fields(&a.post("/api/v1/addresses", &orphan), &["person_id"]);
+    orphan["person_id"] = json!(pid);
+    orphan["latitude"] = json!("north");
+    expect_fields(&a.post("/api/v1/addresses", &orphan), &["latitude"]);
+    let moved = expect(
+        &a.put(
+            &format!("/api/v1/addresses/{}", ad2["id"].as_str().expect("id")),
+            &json!({"int_num": null, "latitude": 19.4}),
+        ),
+        200,
+    );
+    assert!(moved["int_num"].is_null() && moved["latitude"] == 19.4 && moved["street"] == "Venus", "{moved}");
+    let list = expect(&a.get("/api/v1/addresses?per_page=1"), 200);
+    assert_eq!(list["data"][0]["street"], "Venus");
+    assert!(list["next_page_url"].is_string());
+    expect(&b.get(&format!("/api/v1/addresses/{}", ad2["id"].as_str().expect("id"))), 404);
+
+    // Contacts: the sample e-mail without a TLD is accepted; confirmations start false.
+    let k = expect(
+        &a.post(
+            "/api/v1/person-contacts",
+            &json!({"person_id": pid, "email": "user@example", "phone": "525591038054"}),
+        ),
+        201,
+    );
+    let kid = k["id"].as_str().expect("id").to_string();
+    assert_eq!((k["email_confirmation"].as_bool(), k["sms_confirmation"].as_bool()), (Some(false), Some(false)));
+    expect_fields(
+        &a.post("/api/v1/person-contacts", &json!({"person_id": pid, "email": "a@@b", "phone": "12"})),
+        &["email", "phone"],
+    );
+    assert_eq!(expect(&a.get("/api/v1/person-contacts"), 200).as_array().map(Vec::len), Some(1));
+    assert_eq!(expect(&b.get("/api/v1/person-contacts"), 200), json!([]));
+
+    // SMS code: send, a wrong code, the right one (single use), the contact confirmed.
+    let send = json!({"person_id": pid, "phone": "525591038054"});
+    assert_eq!(expect(&a.post("/api/v1/person-contacts/sms-code", &send), 200), "Sms code send");
+    let mut wrong = send.clone();
+    wrong["code"] = json!("000000");
+    assert_eq!(expect(&a.post("/api/v1/person-contacts/sms-code/verify", &wrong), 422)["error"], "Invalid code");
+    let mut right = send.clone();
+    right["code"] = json!("006421");
+    assert_eq!(expect(&a.post("/api/v1/person-contacts/sms-code/verify", &right), 200), "Phone validated");
+    expect(&a.post("/api/v1/person-contacts/sms-code/verify", &right), 422);
+    let k = expect(&a.get(&format!("/api/v1/person-contacts/{kid}")), 200);
+    assert_eq!((k["sms_confirmation"].as_bool(), k["email_confirmation"].as_bool()), (Some(true), Some(false)));
+    // Five wrong tries spend a code, even the right one after them.
+    expect(&a.post("/api/v1/person-contacts/sms-code", &send), 200);
+    for _ in 0..5 {
+        expect(&a.post("/api/v1/person-contacts/sms-code/verify", &wrong), 422);
+    }
+    expect(&a.post("/api/v1/person-contacts/sms-code/verify", &right), 422);
+    // Unknown person: 404; another tenant cannot use A's code.
+    let mut nobody = send.clone();
+    nobody["person_id"] = json!("6f1f7c2e-1111-4222-8333-444455556666");
+    expect(&a.post("/api/v1/person-contacts/sms-code", &nobody), 404);
+    expect(&b.post("/api/v1/person-contacts/sms-code/verify", &right), 404);
+    // E-mail code: "Phone validated" as documented; a changed e-mail is unconfirmed again.
+    let email = json!({"person_id": pid, "email": "User@Example"});
+    assert_eq!(expect(&a.post("/api/v1/person-contacts/email-code", &email), 200), "Email code send");
+    let mut e = email.clone();
+    e["code"] = json!("006421");
+    assert_eq!(expect(&a.post("/api/v1/person-contacts/email-code/verify", &e), 200), "Phone validated");
+    assert_eq!(expect(&a.get(&format!("/api/v1/person-contacts/{kid}")), 200)["email_confirmation"], true);
+    let k = expect(&a.put(&format!("/api/v1/person-contacts/{kid}"), &json!({"email": "new@example.com"})), 200);
+    assert_eq!((k["email_confirmation"].as_bool(), k["sms_confirmation"].as_bool()), (Some(false), Some(true)));
+
+    // References: catalog-checked relation.
+    let r = expect(
+        &a.post(
+            "/api/v1/person-references",
+            &json!({"person_id": pid, "name": "Juan Perez Suares", "phone": "525586128954", "person_relation_id": 1}),
+        ),
+        201,
+    );
+    let rid = r["id"].as_str().expect("id").to_string();
+    expect_fields(
+        &a.post(
+            "/api/v1/person-references",
+            &json!({"person_id": pid, "name": "X", "phone": "1", "person_relation_id": 999}),
+        ),
+        &["person_relation_id"],
+    );
+    expect_fields(
+        &a.post("/api/v1/person-references", &json!({})),
+        &["name", "person_id", "person_relation_id", "phone"],
+    );
+    assert_eq!(
+        expect(&a.put(&format!("/api/v1/person-references/{rid}"), &json!({"name": "Ana"})), 200)["name"],
+        "Ana"
+    );
+    assert_eq!(expect(&a.get("/api/v1/person-references"), 200).as_array().map(Vec::len), Some(1));
+    expect(&a.delete(&format!("/api/v1/person-references/{rid}")), 200);
+    expect(&a.get(&format!("/api/v1/person-references/{rid}")), 404);
+
+    // Deleting the person takes addresses and contacts along.
+    expect(
+        &a.post(
+            "/api/v1/person-references",
+            &json!({"person_id": pid, "name": "B", "phone": "525586128954", "person_relation_id": 2}),
+        ),
+        201,
+    );
+    expect(&a.delete(&format!("/api/v1/people/{pid}")), 200);
+    expect(&a.get(&format!("/api/v1/person-contacts/{kid}")), 404);
+    expect(&a.get("/api/v1/addresses/acaef745-b616-4c91-99c4-b8fd2dc8a83c"), 404);
+    assert_eq!(expect(&a.get("/api/v1/addresses"), 200)["data"], json!([]));
+    assert_eq!(expect(&a.get("/api/v1/person-references"), 200), json!([]));
+    assert_eq!(expect(&a.get("/api/v1/person-contacts"), 200), json!([]));
+}
