@@ -3,7 +3,7 @@
 //! integration tests) use: plain `TcpStream`, one request per connection.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -94,18 +94,6 @@ pub struct LoadResult {
     pub latency_ms: Percentiles,
     pub max_ms: f64,
     pub requests_per_s: f64,
-}
-
-pub fn resolve(url: &str) -> Result<(SocketAddr, String), String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// URLs"))?;
-    let (host, path) =
-        rest.split_once('/').map_or((rest, String::new()), |(h, p)| (h, format!("/{}", p.trim_end_matches('/'))));
-    let addr = host
-        .to_socket_addrs()
-        .map_err(|e| format!("{host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host}: no address"))?;
-    Ok((addr, if path == "/" { String::new() } else { path }))
 }
 
 impl LoadPlan {

@@ -370,7 +370,7 @@ fn load(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let key = api_key(key)?;
-    let (addr, base_path) = rostro::loadgen::resolve(url).map_err(anyhow::Error::msg)?;
+    let (addr, base_path) = rostro::util::resolve_http(url).map_err(anyhow::Error::msg)?;
     let media = std::fs::read(media).with_context(|| format!("reading {}", media.display()))?;
     let plan = rostro::loadgen::LoadPlan { addr, base_path, key, route, media, requests_per_client: requests.max(1) };
     if plan.route.contains("verify") || plan.route == "facial" {

@@ -24,6 +24,20 @@ pub fn from_hex(text: &str) -> Option<Vec<u8>> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
 }
 
+/// `http://host:port/path` -> the socket address and the path ("" for none).
+pub fn resolve_http(url: &str) -> Result<(std::net::SocketAddr, String), String> {
+    use std::net::ToSocketAddrs;
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// URLs"))?;
+    let (host, path) =
+        rest.split_once('/').map_or((rest, String::new()), |(h, p)| (h, format!("/{}", p.trim_end_matches('/'))));
+    let addr = host
+        .to_socket_addrs()
+        .map_err(|e| format!("{host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host}: no address"))?;
+    Ok((addr, if path == "/" { String::new() } else { path }))
+}
+
 /// A passwordless user id: 12 random bytes as 24 lowercase hex characters.
 pub fn object_id() -> String {
     let mut b = [0u8; 12];

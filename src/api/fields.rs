@@ -212,7 +212,7 @@ impl Input {
             // The rest must be a time: with an offset, or without one (the sample `2022-07-29T21:54:55`).
             let ok = crate::util::parse_datetime(s).is_some()
                 || s.get(10..)
-                    .is_some_and(|t| t.starts_with('T') && format!("{}Z", &s[..]).parse::<jiff::Timestamp>().is_ok());
+                    .is_some_and(|t| t.starts_with('T') && format!("{s}Z").parse::<jiff::Timestamp>().is_ok());
             ok.then(|| date.to_string())
         })
     }

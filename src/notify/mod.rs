@@ -72,7 +72,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 /// One POST; the status code, or why there was none.
 fn post(url: &str, body: &[u8], signature: &str) -> Result<u16, String> {
-    let (addr, path) = resolve(url)?;
+    let (addr, path) = crate::util::resolve_http(url)?;
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| e.to_string())?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
@@ -123,18 +123,4 @@ pub fn start_webhook(hub: &Hub, hook: Webhook, attempts: u32) {
             }
         }
     });
-}
-
-/// `http://host:port/path` -> the socket address and the path ("" for none).
-pub fn resolve(url: &str) -> Result<(std::net::SocketAddr, String), String> {
-    use std::net::ToSocketAddrs;
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// URLs"))?;
-    let (host, path) =
-        rest.split_once('/').map_or((rest, String::new()), |(h, p)| (h, format!("/{}", p.trim_end_matches('/'))));
-    let addr = host
-        .to_socket_addrs()
-        .map_err(|e| format!("{host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{host}: no address"))?;
-    Ok((addr, if path == "/" { String::new() } else { path }))
 }

@@ -33,9 +33,8 @@ impl Default for CodesConfig {
 
 impl CodesConfig {
     pub fn validate(&self) -> Result<(), String> {
-        if !self.fixed_code.is_empty()
-            && !(self.fixed_code.len() == 6 && self.fixed_code.bytes().all(|b| b.is_ascii_digit()))
-        {
+        let six_digits = self.fixed_code.len() == 6 && self.fixed_code.bytes().all(|b| b.is_ascii_digit());
+        if !(self.fixed_code.is_empty() || six_digits) {
             return Err("people.codes.fixed_code must be empty or six digits".into());
         }
         if self.sender != "log" {

@@ -18,19 +18,13 @@ pub use catalogs::{Catalog, CatalogItem, Catalogs};
 use crate::store::{IndexValue, JsonRecord, Record, Records, StoreError, Tx};
 
 /// The `[people]` config section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PeopleConfig {
     /// A catalogs file of the layout of `config/catalogs.toml` (empty: the compiled-in seed).
     pub catalogs: String,
     /// Verification codes (P-49..P-52).
     pub codes: codes::CodesConfig,
-}
-
-impl Default for PeopleConfig {
-    fn default() -> Self {
-        PeopleConfig { catalogs: String::new(), codes: codes::CodesConfig::default() }
-    }
 }
 
 impl PeopleConfig {

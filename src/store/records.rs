@@ -116,6 +116,9 @@ pub enum Op {
     Delete,
 }
 
+/// What [`Records::for_each`] calls with each record and its company.
+pub type Visit<'a, R> = &'a mut dyn FnMut(&str, Stored<R>) -> Result<(), StoreError>;
+
 /// One outbox entry: enough for the central sync to fetch the record's
 /// current state (or learn it is gone) and to order changes. `version` is
 /// the record's version after the change; a delete counts as one.
@@ -413,11 +416,7 @@ impl Records {
 
     /// Calls `each(company, record)` for every record of the collection, of
     /// every company (`None`) or one, in key order; stops at the first error.
-    pub fn for_each<R: Record>(
-        &self,
-        company: Option<&str>,
-        each: &mut dyn FnMut(&str, Stored<R>) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    pub fn for_each<R: Record>(&self, company: Option<&str>, each: Visit<'_, R>) -> Result<(), StoreError> {
         let prefix = match company {
             Some(c) => data_key(c, ""),
             None => b"d\0".to_vec(),
