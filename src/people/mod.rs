@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub mod catalogs;
 pub mod codes;
 pub mod curp;
+pub mod transfer;
 
 pub use catalogs::{Catalog, CatalogItem, Catalogs};
 
@@ -198,6 +199,37 @@ impl JsonRecord for Reference {
     }
 }
 
+/// A notification channel (§2.1.11): where events of this company go.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NotificationChannel {
+    pub id: String,
+    pub name: String,
+    /// `email`, `slack` or `webhook`.
+    pub kind: String,
+    pub active: bool,
+    pub events: Vec<String>,
+    pub config: serde_json::Value,
+    pub created_ns: i64,
+    pub updated_ns: i64,
+}
+
+impl JsonRecord for NotificationChannel {
+    const COLLECTION: &'static str = "notification_channels";
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The events a channel may list (§2.1.11).
+pub const CHANNEL_EVENTS: [&str; 6] = [
+    "person_register",
+    "person_pass_validation",
+    "person_fail_validation",
+    "person_restore",
+    "updated_data_to_person",
+    "media_added_to_model",
+];
+
 /// A record kind of this API: what it must reference, and what goes with it.
 pub trait Entity: Record + Clone {
     /// Singular name for "not found" messages.
@@ -331,6 +363,16 @@ impl Entity for Reference {
             errors.insert("person_relation_id".into(), vec!["The selected person_relation_id is invalid.".into()]);
         }
         if errors.is_empty() { Ok(()) } else { Err(PeopleError::Validation(errors)) }
+    }
+    fn touch(&mut self, now_ns: i64) {
+        self.updated_ns = now_ns;
+    }
+}
+
+impl Entity for NotificationChannel {
+    const NAME: &'static str = "Notification channel";
+    fn check(&self, _: &People, _: &mut Tx<'_>, _: &str) -> Result<(), PeopleError> {
+        Ok(())
     }
     fn touch(&mut self, now_ns: i64) {
         self.updated_ns = now_ns;

@@ -409,6 +409,21 @@ impl Records {
         Ok(out)
     }
 
+    /// Calls `each` for every record of `company`, oldest first (exports).
+    pub fn for_each_in_order<R: Record>(
+        &self,
+        company: &str,
+        each: &mut dyn FnMut(R) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for kv in self.tree(R::COLLECTION)?.scan_prefix(order_prefix(company)) {
+            let (_, id) = kv?;
+            if let Some(r) = self.get::<R>(company, &String::from_utf8_lossy(&id))? {
+                each(r.record)?;
+            }
+        }
+        Ok(())
+    }
+
     /// How many records `company` has in the collection.
     pub fn count<R: Record>(&self, company: &str) -> Result<usize, StoreError> {
         Ok(self.tree(R::COLLECTION)?.scan_prefix(order_prefix(company)).keys().count())

@@ -402,3 +402,251 @@ fn addresses_contacts_codes_references_and_the_cascade() {
     assert_eq!(expect(&a.get("/api/v1/person-references"), 200), json!([]));
     assert_eq!(expect(&a.get("/api/v1/person-contacts"), 200), json!([]));
 }
+
+#[test]
+fn notification_channels_are_checked_per_type() {
+    let addr = in_process("people-channels", |_| {});
+    let a = Client { addr, key: KEY_A };
+    let b = Client { addr, key: KEY_B };
+    let slack = json!({"name": "SlackFailValidations", "type": "slack", "active": true,
+        "events": ["person_fail_validation", "person_register"], "config": {"webhook_url": "https://hooks.slack.com/services/T0/B0/x"}});
+    let ch = expect(&a.post("/api/v1/notification-channels", &slack), 201);
+    let id = ch["id"].as_str().expect("id").to_string();
+    assert_eq!((ch["type"].as_str(), ch["active"].as_bool()), (Some("slack"), Some(true)));
+    assert!(is_s0_time(&ch["created_at"]), "{ch}");
+    // A webhook channel gets a signing secret when it brings none.
+    let hook = expect(&a.post("/api/v1/notification-channels", &json!({"name": "CRM", "type": "webhook", "active": false,
+        "events": ["media_added_to_model"], "config": {"url": "http://10.0.0.2:9000/hook", "headers": {"X-Token": "t"}}})), 201);
+    assert!(hook["config"]["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")), "{hook}");
+    // Required fields, enums, unique events, config shapes: 422 with the fields named.
+    expect_fields(
+        &a.post("/api/v1/notification-channels", &json!({})),
+        &["active", "config", "events", "name", "type"],
+    );
+    expect_fields(&a.post("/api/v1/notification-channels", &json!({"name": "x", "type": "fax", "active": true, "events": ["person_register", "person_register"], "config": []})), &["config", "events", "type"]);
+    expect_fields(
+        &a.post(
+            "/api/v1/notification-channels",
+            &json!({"name": "x", "type": "email", "active": true, "events": ["nope"], "config": {"recipients": []}}),
+        ),
+        &["config", "events"],
+    );
+    expect_fields(&a.post("/api/v1/notification-channels", &json!({"name": "x", "type": "slack", "active": true, "events": [], "config": {"webhook_url": "http://insecure"}})), &["config"]);
+    // Update: partial; a type change is checked against the config it will have.
+    let up = expect(
+        &a.put(
+            &format!("/api/v1/notification-channels/{id}"),
+            &json!({"active": false, "events": ["updated_data_to_person"]}),
+        ),
+        200,
+    );
+    assert_eq!((up["active"].as_bool(), up["events"].clone()), (Some(false), json!(["updated_data_to_person"])));
+    expect_fields(&a.put(&format!("/api/v1/notification-channels/{id}"), &json!({"type": "email"})), &["config"]);
+    let email = expect(
+        &a.put(
+            &format!("/api/v1/notification-channels/{id}"),
+            &json!({"type": "email", "config": {"recipients": ["ops@acme.mx"]}}),
+        ),
+        200,
+    );
+    assert_eq!(email["type"], "email");
+    assert_eq!(expect(&a.get("/api/v1/notification-channels"), 200).as_array().map(Vec::len), Some(2));
+    assert_eq!(expect(&b.get("/api/v1/notification-channels"), 200), json!([]));
+    expect(&b.delete(&format!("/api/v1/notification-channels/{id}")), 404);
+    expect(&a.delete(&format!("/api/v1/notification-channels/{id}")), 200);
+    expect(&a.get(&format!("/api/v1/notification-channels/{id}")), 404);
+}
+
+/// A multipart/form-data body with the given (name, filename, bytes) parts.
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "rostro-test-boundary-7d1f";
+    let mut body = Vec::new();
+    for (name, filename, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match filename {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: text/csv\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[test]
+fn export_and_import_csv_round_trip_with_row_errors() {
+    let addr = in_process("people-transfer", |_| {});
+    let a = Client { addr, key: KEY_A };
+    let pid =
+        expect(&a.post("/api/v1/people", &person("PESJ880212HDFHLX01")), 201)["id"].as_str().expect("id").to_string();
+    expect(&a.post("/api/v1/addresses", &json!({"person_id": pid, "street": "Marte", "ext_num": "12", "state": "DF",
+        "municipality": "IZTACALCO", "colony": "Cristobal Colon", "zip_code": "08016", "references": "Tienda, \"la azul\""})), 201);
+    expect(
+        &a.post(
+            "/api/v1/person-contacts",
+            &json!({"person_id": pid, "email": "juan@example.com", "phone": "525591038054"}),
+        ),
+        201,
+    );
+    expect(&a.post("/api/v1/people", &person("GODE561231HDFNRD05")), 201);
+
+    // Export: a CSV attachment, header then one row per person, quoting as RFC 4180.
+    let auth = format!("Bearer {KEY_A}");
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/people/export",
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        Some(b"{}"),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.header("content-type").is_some_and(|t| t.starts_with("text/csv")));
+    assert!(r.header("content-disposition").is_some_and(|d| d.contains("people.csv")));
+    let csv = String::from_utf8(r.body.clone()).expect("utf-8");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[0].starts_with("id,national_id,name,")
+            && lines[0].ends_with("email,phone,email_confirmation,sms_confirmation"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("PESJ880212HDFHLX01") && lines[1].contains("08016") && lines[1].contains("juan@example.com"),
+        "{}",
+        lines[1]
+    );
+    let excluded = request(
+        addr,
+        "POST",
+        "/api/v1/people/export",
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        Some(br#"{"exclude": ["address", "contact"], "start_date": "2000-01-01"}"#),
+    );
+    let head = String::from_utf8_lossy(&excluded.body).lines().next().map(str::to_string).unwrap_or_default();
+    assert!(head.ends_with("created_at,updated_at"), "{head}");
+    let none = request(
+        addr,
+        "POST",
+        "/api/v1/people/export",
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        Some(br#"{"end_date": "2000-01-01"}"#),
+    );
+    assert_eq!(String::from_utf8_lossy(&none.body).lines().count(), 1, "only the header before 2000");
+    expect_fields(
+        &a.post(
+            "/api/v1/people/export",
+            &json!({"start_date": "2024-02-01", "end_date": "2024-01-01", "exclude": ["jobs"]}),
+        ),
+        &["end_date", "exclude"],
+    );
+
+    // Import: the export itself (upserts, no change of ids), new rows, and bad rows reported by number.
+    // (The people columns only: the export without addresses and contacts.)
+    let mut file = String::from_utf8(excluded.body.clone()).expect("utf-8");
+    file.push_str("x,NEWP000000XXXXXX01,Ana,Lopez,Diaz,1990-05-01,FEMALE,,144,9,DF,,,,,,\n");
+    file.push_str("x,BADP000000XXXXXX01,Bad,Row,Here,not-a-date,OTHER,,9999,,,,,,,,\n");
+    file.push_str("short,row\n");
+    file.push_str("x,,Nameless,No,Id,,,,,,,,,,,,\n");
+    let (ct, body) = multipart(&[("file", Some("people.csv"), file.as_bytes())]);
+    let r =
+        request(addr, "POST", "/api/v1/people/import", &[("Authorization", &auth), ("Content-Type", &ct)], Some(&body));
+    let errors = expect(&r, 200);
+    let rows: Vec<u64> = errors.as_array().expect("array").iter().map(|e| e["row"].as_u64().expect("row")).collect();
+    assert_eq!(rows, [4, 5, 6], "{errors}");
+    let bad = errors[0]["error"].as_str().expect("message");
+    assert!(bad.contains("birthdate") && bad.contains("gender"), "{bad}");
+    assert!(errors[2]["error"].as_str().is_some_and(|e| e.contains("national_id")), "{errors}");
+    let ana = expect(&a.get("/api/v1/people/national-id/NEWP000000XXXXXX01"), 200);
+    assert_eq!(
+        (ana["name"].as_str(), ana["birthdate"].as_str(), ana["state_id"].as_i64()),
+        (Some("Ana"), Some("1990-05-01"), Some(9))
+    );
+    assert_eq!(
+        expect(&a.get("/api/v1/people/national-id/PESJ880212HDFHLX01"), 200)["id"],
+        pid.as_str(),
+        "upserted, same person"
+    );
+    assert_eq!(expect(&a.get("/api/v1/people"), 200)["data"].as_array().map(Vec::len), Some(3));
+    // A catalog id that does not exist is refused in the write, the rest of the chunk lands.
+    let (ct, body) = multipart(&[(
+        "file",
+        Some("p.csv"),
+        b"national_id,name,nationality_id\nCATP000000XXXXXX01,Cat,9999\nOKPP000000XXXXXX01,Ok,144\n",
+    )]);
+    let r =
+        request(addr, "POST", "/api/v1/people/import", &[("Authorization", &auth), ("Content-Type", &ct)], Some(&body));
+    let errors = expect(&r, 200);
+    assert_eq!((errors[0]["row"].as_u64(), errors.as_array().map(Vec::len)), (Some(1), Some(1)), "{errors}");
+    expect(&a.get("/api/v1/people/national-id/OKPP000000XXXXXX01"), 200);
+    expect(&a.get("/api/v1/people/national-id/CATP000000XXXXXX01"), 404);
+    // Neither or both of file and s3_path, s3_path alone, no national_id column, XLSX, not multipart.
+    let (ct, body) = multipart(&[("file", Some("a.csv"), b"national_id\nX\n"), ("s3_path", None, b"s3://b/k")]);
+    expect_fields(
+        &request(
+            addr,
+            "POST",
+            "/api/v1/people/import",
+            &[("Authorization", &auth), ("Content-Type", &ct)],
+            Some(&body),
+        ),
+        &["file"],
+    );
+    let (ct, body) = multipart(&[("comment", None, b"no file here")]);
+    expect_fields(
+        &request(
+            addr,
+            "POST",
+            "/api/v1/people/import",
+            &[("Authorization", &auth), ("Content-Type", &ct)],
+            Some(&body),
+        ),
+        &["file"],
+    );
+    let (ct, body) = multipart(&[("s3_path", None, b"s3://bucket/people.csv")]);
+    expect_fields(
+        &request(
+            addr,
+            "POST",
+            "/api/v1/people/import",
+            &[("Authorization", &auth), ("Content-Type", &ct)],
+            Some(&body),
+        ),
+        &["s3_path"],
+    );
+    let (ct, body) = multipart(&[("file", Some("a.csv"), b"name,phone\nAna,1\n")]);
+    expect_fields(
+        &request(
+            addr,
+            "POST",
+            "/api/v1/people/import",
+            &[("Authorization", &auth), ("Content-Type", &ct)],
+            Some(&body),
+        ),
+        &["file"],
+    );
+    let (ct, body) = multipart(&[("file", Some("a.xlsx"), b"PK\x03\x04 not really a workbook")]);
+    expect_fields(
+        &request(
+            addr,
+            "POST",
+            "/api/v1/people/import",
+            &[("Authorization", &auth), ("Content-Type", &ct)],
+            Some(&body),
+        ),
+        &["file"],
+    );
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/people/import",
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        Some(b"{}"),
+    );
+    expect(&r, 415);
+    // Nothing above harmed what was stored.
+    assert_eq!(expect(&a.get("/api/v1/people"), 200)["data"].as_array().map(Vec::len), Some(4));
+}

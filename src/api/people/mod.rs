@@ -16,8 +16,10 @@ use crate::app::AppState;
 use crate::auth::{Api, AuthFailure};
 use crate::people::{FieldErrors, People, PeopleError};
 
+mod channels;
 mod contacts;
 mod persons;
+mod transfer;
 
 /// JSON bodies of this API (spec §1.8).
 const MAX_JSON: usize = 1024 * 1024;
@@ -212,6 +214,9 @@ pub fn resource(path: &str) -> actix_web::Resource {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // `/api/v1/people/export` and `/import` before `/api/v1/people/{id}`.
+    transfer::routes(cfg);
     persons::routes(cfg);
     contacts::routes(cfg);
+    channels::routes(cfg);
 }

@@ -231,6 +231,10 @@ pub fn person_patch(input: &mut Input, mode: Mode) -> PersonPatch {
 }
 
 impl PersonPatch {
+    pub fn national_id(&self) -> &Val<String> {
+        &self.national_id
+    }
+
     /// Applies the fields sent onto `p` (absent: unchanged; `null`: cleared).
     pub fn apply(self, p: &mut Person) {
         if let Val::Set(n) = self.national_id {

@@ -1,0 +1,223 @@
+//! People in bulk: P-20 export (CSV download, A-28) and P-21 import
+//! (multipart `file`, A-29): a header row of export column names, each row
+//! upserted by `national_id` as P-25 does, every bad row reported by number.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
+
+use super::persons::{Mode, person_patch};
+use super::{Answer, PeopleApiError, blocking, body, company, ok, resource};
+use crate::api::fields::{Input, Val};
+use crate::app::AppState;
+use crate::people::transfer::{Export, PERSON_COLUMNS, UpsertRow};
+use crate::people::{FieldErrors, PeopleError, Person};
+
+/// The largest import file.
+const MAX_IMPORT: usize = 64 * 1024 * 1024;
+/// Rows per record write.
+const CHUNK: usize = 500;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/api/v1/people/export").route(web::post().to(export)))
+        .service(resource("/api/v1/people/import").route(web::post().to(import)));
+}
+
+async fn export(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, PeopleApiError> {
+    let c = company(&state, &req)?;
+    let mut input = body(&state, &req, payload).await?;
+    let start_date = input.date("start_date").value();
+    let end_date = input.date("end_date").value();
+    let exclude = input.strings("exclude").value().unwrap_or_default();
+    if exclude.iter().any(|e| e != "address" && e != "contact") {
+        input.error("exclude", "The selected exclude is invalid (items: address, contact).");
+    }
+    if let (Some(s), Some(e)) = (&start_date, &end_date)
+        && s > e
+    {
+        input.error("end_date", "The end_date must be a date after or equal to start_date.");
+    }
+    input.finish().map_err(PeopleApiError::invalid)?;
+    let spec = Export {
+        start_date,
+        end_date,
+        addresses: !exclude.iter().any(|e| e == "address"),
+        contacts: !exclude.iter().any(|e| e == "contact"),
+    };
+    let csv = blocking(&state, move |p| p.export_csv(&c, &spec, &mut |_| {})).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", "attachment; filename=\"people.csv\""))
+        .body(csv))
+}
+
+/// The `file` and `s3_path` parts of the form.
+async fn form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    timeout_s: f32,
+) -> Result<(Option<Vec<u8>>, Option<String>), PeopleApiError> {
+    let declared =
+        req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_IMPORT + 64 * 1024) {
+        return Err(PeopleApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the file exceeds {MAX_IMPORT} bytes")));
+    }
+    if super::super::mime(req) != "multipart/form-data" {
+        return Err(PeopleApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be multipart/form-data",
+        ));
+    }
+    let read = async {
+        let mut parts = actix_multipart::Multipart::new(req.headers(), payload);
+        let (mut file, mut s3_path) = (None, None);
+        while let Some(field) = parts.next().await {
+            let mut field = field.map_err(|e| {
+                PeopleApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("malformed multipart body: {e}"))
+            })?;
+            let name = field.name().unwrap_or_default().to_string();
+            let bytes = match field.bytes(MAX_IMPORT).await {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => {
+                    return Err(PeopleApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("malformed multipart body: {e}"),
+                    ));
+                }
+                Err(_) => {
+                    return Err(PeopleApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("the file exceeds {MAX_IMPORT} bytes"),
+                    ));
+                }
+            };
+            match name.as_str() {
+                "file" => file = Some(bytes.to_vec()),
+                "s3_path" => {
+                    s3_path = Some(String::from_utf8_lossy(&bytes).trim().to_string()).filter(|s| !s.is_empty())
+                }
+                _ => {}
+            }
+        }
+        Ok((file, s3_path))
+    };
+    tokio::time::timeout(Duration::from_secs_f32(timeout_s.max(0.1)), read).await.map_err(|_| {
+        PeopleApiError::new(StatusCode::REQUEST_TIMEOUT, format!("the body did not arrive within {timeout_s} s"))
+    })?
+}
+
+/// One bad row of an import.
+fn row_error(row: usize, message: String) -> Value {
+    json!({"row": row, "error": message})
+}
+
+fn describe(errors: &FieldErrors) -> String {
+    errors.iter().map(|(f, m)| format!("{f}: {}", m.join(" "))).collect::<Vec<_>>().join("; ")
+}
+
+/// Parses the CSV into rows to upsert and the rows refused already.
+fn parse_csv(bytes: &[u8]) -> Result<(Vec<UpsertRow>, Vec<Value>), PeopleApiError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| {
+            PeopleApiError::from(crate::people::field_error(
+                "file",
+                format!("The file has no readable header row: {e}"),
+            ))
+        })?
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .collect();
+    if !header.iter().any(|h| h == "national_id") {
+        return Err(crate::people::field_error("file", "The header row must name a national_id column.").into());
+    }
+    let columns: Vec<Option<&str>> = header
+        .iter()
+        .map(|h| PERSON_COLUMNS.iter().copied().find(|c| c == h && !["id", "created_at", "updated_at"].contains(c)))
+        .collect();
+    let (mut rows, mut refused) = (Vec::new(), Vec::new());
+    for (n, record) in reader.records().enumerate() {
+        let row = n + 1;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                refused.push(row_error(row, format!("unreadable row: {e}")));
+                continue;
+            }
+        };
+        if record.len() != header.len() {
+            refused.push(row_error(row, format!("{} fields, the header has {}", record.len(), header.len())));
+            continue;
+        }
+        let mut map = Map::new();
+        for (col, cell) in columns.iter().zip(record.iter()) {
+            if let Some(col) = col
+                && !cell.trim().is_empty()
+            {
+                map.insert(col.to_string(), Value::String(cell.to_string()));
+            }
+        }
+        let mut input = Input::new(map);
+        let patch = person_patch(&mut input, Mode::Upsert);
+        if let Err(errors) = input.finish() {
+            refused.push(row_error(row, describe(&errors)));
+            continue;
+        }
+        let national_id = match patch.national_id() {
+            Val::Set(n) => n.clone(),
+            _ => String::new(),
+        };
+        let build = Box::new(move |existing: Option<Person>| match existing {
+            Some(mut p) => {
+                patch.apply(&mut p);
+                p
+            }
+            None => patch.into_new(),
+        });
+        rows.push(UpsertRow { row, national_id, build });
+    }
+    Ok((rows, refused))
+}
+
+async fn import(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
+    let c = company(&state, &req)?;
+    let (file, s3_path) = form(&req, payload, state.config.server.body_timeout_s).await?;
+    let file = match (file, s3_path) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(crate::people::field_error("file", "Give exactly one of file and s3_path.").into());
+        }
+        (None, Some(_)) => {
+            return Err(
+                crate::people::field_error("s3_path", "s3_path not supported: no object store is configured.").into()
+            );
+        }
+        (Some(f), None) => f,
+    };
+    if file.starts_with(b"PK\x03\x04") {
+        return Err(crate::people::field_error("file", "XLSX files are not read yet: export the sheet as CSV.").into());
+    }
+    let (rows, mut errors) = parse_csv(&file)?;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
+        let company = c.clone();
+        let failed = blocking(&state, move |p| p.upsert_rows(&company, chunk)).await?;
+        for (row, e) in failed {
+            let message = match e {
+                PeopleError::Validation(f) => describe(&f),
+                other => other.to_string(),
+            };
+            errors.push(row_error(row, message));
+        }
+    }
+    errors.sort_by_key(|e| e["row"].as_u64());
+    Ok(ok(StatusCode::OK, errors))
+}
