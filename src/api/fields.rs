@@ -186,6 +186,21 @@ impl Input {
         })
     }
 
+    /// An array of objects (each then read with its own [`Input`]); a wrong shape is an error.
+    pub fn object_array(&mut self, field: &str) -> Vec<Map<String, Value>> {
+        let v = self.typed(field, "an array of objects", |v| {
+            v.as_array()?.iter().map(|o| o.as_object().cloned()).collect::<Option<Vec<_>>>()
+        });
+        match v {
+            Val::Set(list) if !list.is_empty() => list,
+            Val::Set(_) | Val::Null => {
+                self.error(field, format!("The {field} must have at least 1 item."));
+                Vec::new()
+            }
+            Val::Absent => Vec::new(),
+        }
+    }
+
     /// One of `allowed` (compared case-insensitively; the allowed spelling is kept).
     pub fn one_of(&mut self, field: &str, allowed: &[&str]) -> Val<String> {
         let v = self.string(field, 255);

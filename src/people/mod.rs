@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub mod catalogs;
 pub mod codes;
 pub mod curp;
+pub mod files;
 pub mod transfer;
 
 pub use catalogs::{Catalog, CatalogItem, Catalogs};
@@ -26,6 +27,16 @@ pub struct PeopleConfig {
     pub catalogs: String,
     /// Verification codes (P-49..P-52).
     pub codes: codes::CodesConfig,
+    /// Files (P-67..P-72).
+    pub files: FilesConfig,
+}
+
+/// `[people.files]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// The temporary-file store of P-69: a folder with one file per `file_tmp_id` (empty: none).
+    pub temporary_dir: String,
 }
 
 impl PeopleConfig {
@@ -297,9 +308,10 @@ impl Entity for Person {
         }
         if errors.is_empty() { Ok(()) } else { Err(PeopleError::Validation(errors)) }
     }
-    /// A person takes their addresses, contacts, references and codes along.
+    /// A person takes their addresses, contacts, references, codes and the
+    /// files of all of them along.
     fn cascade(tx: &mut Tx<'_>, company: &str, id: &str) -> Result<(), PeopleError> {
-        fn delete_all<R: Record>(tx: &mut Tx<'_>, company: &str, person: &str) -> Result<(), PeopleError> {
+        fn delete_all<R: Record>(tx: &mut Tx<'_>, company: &str, person: &str, model: &str) -> Result<(), PeopleError> {
             let ids: Vec<String> = tx
                 .records()
                 .find::<R>(company, "person_id", person)?
@@ -308,13 +320,15 @@ impl Entity for Person {
                 .collect();
             for id in ids {
                 tx.delete::<R>(company, &id)?;
+                files::delete_files_of(tx, company, model, &id)?;
             }
             Ok(())
         }
-        delete_all::<Address>(tx, company, id)?;
-        delete_all::<Contact>(tx, company, id)?;
-        delete_all::<Reference>(tx, company, id)?;
-        delete_all::<codes::Code>(tx, company, id)
+        delete_all::<Address>(tx, company, id, "address")?;
+        delete_all::<Contact>(tx, company, id, "person_contact")?;
+        delete_all::<Reference>(tx, company, id, "person_reference")?;
+        delete_all::<codes::Code>(tx, company, id, "verification_code")?;
+        files::delete_files_of(tx, company, "person", id)
     }
     fn touch(&mut self, now_ns: i64) {
         self.updated_ns = now_ns;

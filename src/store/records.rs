@@ -515,6 +515,12 @@ impl Records {
         Ok(())
     }
 
+    /// A secret derived from the store key for `purpose` (e.g. signing URLs):
+    /// stable across restarts, different for every purpose and store key.
+    pub fn secret(&self, purpose: &str) -> [u8; 32] {
+        self.sealer.blind(&format!("rostro/secret/{purpose}"))
+    }
+
     /// A number never handed out before (ids, gallery faces).
     pub fn generate_id(&self) -> Result<u64, StoreError> {
         Ok(self.db.generate_id()?)

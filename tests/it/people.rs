@@ -650,3 +650,116 @@ fn export_and_import_csv_round_trip_with_row_errors() {
     // Nothing above harmed what was stored.
     assert_eq!(expect(&a.get("/api/v1/people"), 200)["data"].as_array().map(Vec::len), Some(4));
 }
+
+#[test]
+fn files_are_sniffed_sealed_signed_and_cascaded() {
+    let tmp = crate::http::temp_dir("people-tmpfiles");
+    let tmp_dir = tmp.to_str().expect("utf-8").to_string();
+    let addr = in_process("people-files", move |c| c.people.files.temporary_dir = tmp_dir);
+    let a = Client { addr, key: KEY_A };
+    let b = Client { addr, key: KEY_B };
+    let auth = format!("Bearer {KEY_A}");
+    let pid =
+        expect(&a.post("/api/v1/people", &person("PESJ880212HDFHLX01")), 201)["id"].as_str().expect("id").to_string();
+    let photo = std::fs::read(crate::common::fixture("obama.jpg")).expect("fixture");
+    let upload = |parts: &[(&str, Option<&str>, &[u8])]| {
+        let (ct, body) = multipart(parts);
+        request(addr, "POST", "/api/v1/files", &[("Authorization", &auth), ("Content-Type", &ct)], Some(&body))
+    };
+    // The part claims text/csv (see `multipart`); the bytes say JPEG.
+    let r = upload(&[
+        ("file", Some("ine.jpg"), &photo),
+        ("model", None, b"person"),
+        ("model_id", None, pid.as_bytes()),
+        ("collection", None, b"license"),
+    ]);
+    assert_eq!(expect(&r, 200), "File saved");
+    expect(
+        &upload(&[
+            ("file", Some("note.txt"), b"plain words"),
+            ("model", None, b"person"),
+            ("model_id", None, pid.as_bytes()),
+        ]),
+        200,
+    );
+    let list = expect(&a.get(&format!("/api/v1/files?model=person&model_id={pid}")), 200);
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(
+        (list[0]["mime"].as_str(), list[0]["collection"].as_str(), list[0]["size"].as_u64()),
+        (Some("image/jpeg"), Some("license"), Some(photo.len() as u64))
+    );
+    assert_eq!((list[1]["mime"].as_str(), list[1]["collection"].as_str()), (Some("text/plain"), Some("default")));
+    let license = expect(&a.get(&format!("/api/v1/files?model=person&model_id={pid}&collection=license")), 200);
+    assert_eq!(license.as_array().map(Vec::len), Some(1));
+    let uuid = license[0]["uuid"].as_str().expect("uuid").to_string();
+    assert_eq!(expect(&b.get(&format!("/api/v1/files?model=person&model_id={pid}")), 200), json!([]));
+
+    // Refused: over 2 MiB, no file, a bad model, a model_id that does not exist.
+    let big = vec![7u8; 2 * 1024 * 1024 + 1];
+    expect_fields(
+        &upload(&[("file", Some("big.bin"), &big), ("model", None, b"person"), ("model_id", None, pid.as_bytes())]),
+        &["file"],
+    );
+    expect_fields(&upload(&[("model", None, b"person"), ("model_id", None, pid.as_bytes())]), &["file"]);
+    expect_fields(
+        &upload(&[("file", Some("a"), b"x"), ("model", None, b"job"), ("model_id", None, b"nope")]),
+        &["model", "model_id"],
+    );
+    expect_fields(
+        &upload(&[("file", Some("a"), b"x"), ("model", None, b"address"), ("model_id", None, pid.as_bytes())]),
+        &["model_id"],
+    );
+    expect_fields(&a.get("/api/v1/files?model=person"), &["model_id"]);
+
+    // P-71 and X-01: the signed URL serves the bytes; a changed signature or expiry is 403.
+    let t = expect(&a.get(&format!("/api/v1/files/{uuid}/temporary-url?expires_in_min=2")), 200);
+    let url = t["url"].as_str().expect("url");
+    assert!(is_s0_time(&t["expires_at"]), "{t}");
+    let path = &url[url.find("/api/").expect("path")..];
+    let got = request(addr, "GET", path, &[], None);
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, photo);
+    assert_eq!(got.header("content-type"), Some("image/jpeg"));
+    let tampered = path.replace("signature=", "signature=0");
+    assert_eq!(request(addr, "GET", &tampered, &[], None).status, 403);
+    let (head, expires_rest) = path.split_once("expires=").expect("expires");
+    let later = format!("{head}expires=9{expires_rest}");
+    assert_eq!(request(addr, "GET", &later, &[], None).status, 403, "a longer life is a changed signature");
+    expect_fields(&a.get(&format!("/api/v1/files/{uuid}/temporary-url?expires_in_min=0")), &["expires_in_min"]);
+    expect(&b.get(&format!("/api/v1/files/{uuid}/temporary-url")), 404);
+    expect(&a.get("/api/v1/files/not-a-uuid/temporary-url"), 404);
+
+    // P-69: from the temporary-file store, now and queued.
+    let tmp_id = "0d0f8a62-6c7e-4b35-9d8f-2d1c6f0b9a01";
+    std::fs::write(tmp.join(tmp_id), b"%PDF-1.4 a tiny pdf").expect("tmp file");
+    let one = json!({"files": [{"file_tmp_id": tmp_id, "model": "person", "model_id": pid, "collection": "docs"}]});
+    assert_eq!(expect(&a.post("/api/v1/files/from-temporary", &one), 200), "Files saved");
+    let docs = expect(&a.get(&format!("/api/v1/files?model=person&model_id={pid}&collection=docs")), 200);
+    assert_eq!(docs[0]["mime"], "application/pdf");
+    let missing =
+        json!({"files": [{"file_tmp_id": "9d0f8a62-6c7e-4b35-9d8f-2d1c6f0b9a09", "model": "person", "model_id": pid}]});
+    expect_fields(&a.post("/api/v1/files/from-temporary", &missing), &["files.0.file_tmp_id"]);
+    let mut queued = one.clone();
+    queued["async"] = json!(true);
+    assert_eq!(expect(&a.post("/api/v1/files/from-temporary", &queued), 200), "Files queued");
+    let t0 = std::time::Instant::now();
+    while expect(&a.get(&format!("/api/v1/files?model=person&model_id={pid}&collection=docs")), 200)
+        .as_array()
+        .map(Vec::len)
+        != Some(2)
+    {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10), "the queued file was not stored");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    // P-72: the collection must match; then the file and its URL are gone.
+    let del = |collection: &str| {
+        a.delete(&format!("/api/v1/files?model=person&model_id={pid}&media_uuid={uuid}&collection={collection}"))
+    };
+    expect(&del("default"), 404);
+    assert_eq!(expect(&del("license"), 200), "Ok");
+    assert_eq!(request(addr, "GET", path, &[], None).status, 403);
+    // Deleting the person takes the rest of their files along.
+    expect(&a.delete(&format!("/api/v1/people/{pid}")), 200);
+    assert_eq!(expect(&a.get(&format!("/api/v1/files?model=person&model_id={pid}")), 200), json!([]));
+}

@@ -18,6 +18,7 @@ use crate::people::{FieldErrors, People, PeopleError};
 
 mod channels;
 mod contacts;
+mod files;
 mod persons;
 mod transfer;
 
@@ -128,6 +129,60 @@ pub async fn body(state: &AppState, req: &HttpRequest, payload: web::Payload) ->
     Input::parse(&bytes).map_err(|m| PeopleApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m))
 }
 
+/// One part of a multipart/form-data body.
+pub struct Part {
+    pub name: String,
+    pub filename: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Reads a multipart/form-data body: at most `per_part` bytes a part (else
+/// `too_big`), within `server.body_timeout_s`. A declared length over
+/// `max_total` is refused with `too_big` before anything is read.
+pub async fn parts(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    per_part: usize,
+    max_total: usize,
+    too_big: fn() -> PeopleApiError,
+) -> Result<Vec<Part>, PeopleApiError> {
+    use futures_util::StreamExt;
+    let declared =
+        req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max_total) {
+        return Err(too_big());
+    }
+    if super::mime(req) != "multipart/form-data" {
+        return Err(PeopleApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be multipart/form-data",
+        ));
+    }
+    let malformed =
+        |e: String| PeopleApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("malformed multipart body: {e}"));
+    let read = async {
+        let mut form = actix_multipart::Multipart::new(req.headers(), payload);
+        let mut out = Vec::new();
+        while let Some(field) = form.next().await {
+            let mut field = field.map_err(|e| malformed(e.to_string()))?;
+            let name = field.name().unwrap_or_default().to_string();
+            let filename = field.content_disposition().and_then(|d| d.get_filename()).map(str::to_string);
+            let bytes = match field.bytes(per_part).await {
+                Ok(Ok(b)) => b.to_vec(),
+                Ok(Err(e)) => return Err(malformed(e.to_string())),
+                Err(_) => return Err(too_big()),
+            };
+            out.push(Part { name, filename, bytes });
+        }
+        Ok(out)
+    };
+    let seconds = state.config.server.body_timeout_s;
+    tokio::time::timeout(std::time::Duration::from_secs_f32(seconds.max(0.1)), read).await.map_err(|_| {
+        PeopleApiError::new(StatusCode::REQUEST_TIMEOUT, format!("the body did not arrive within {seconds} s"))
+    })?
+}
+
 /// Runs `f` on the People service off the async threads.
 pub async fn blocking<T: Send + 'static>(
     state: &web::Data<AppState>,
@@ -219,4 +274,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     persons::routes(cfg);
     contacts::routes(cfg);
     channels::routes(cfg);
+    files::routes(cfg);
 }

@@ -2,11 +2,8 @@
 //! (multipart `file`, A-29): a header row of export column names, each row
 //! upserted by `national_id` as P-25 does, every bad row reported by number.
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::persons::{Mode, person_patch};
@@ -56,61 +53,6 @@ async fn export(
         .content_type("text/csv; charset=utf-8")
         .insert_header(("Content-Disposition", "attachment; filename=\"people.csv\""))
         .body(csv))
-}
-
-/// The `file` and `s3_path` parts of the form.
-async fn form(
-    req: &HttpRequest,
-    payload: web::Payload,
-    timeout_s: f32,
-) -> Result<(Option<Vec<u8>>, Option<String>), PeopleApiError> {
-    let declared =
-        req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_IMPORT + 64 * 1024) {
-        return Err(PeopleApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the file exceeds {MAX_IMPORT} bytes")));
-    }
-    if super::super::mime(req) != "multipart/form-data" {
-        return Err(PeopleApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be multipart/form-data",
-        ));
-    }
-    let read = async {
-        let mut parts = actix_multipart::Multipart::new(req.headers(), payload);
-        let (mut file, mut s3_path) = (None, None);
-        while let Some(field) = parts.next().await {
-            let mut field = field.map_err(|e| {
-                PeopleApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("malformed multipart body: {e}"))
-            })?;
-            let name = field.name().unwrap_or_default().to_string();
-            let bytes = match field.bytes(MAX_IMPORT).await {
-                Ok(Ok(b)) => b,
-                Ok(Err(e)) => {
-                    return Err(PeopleApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        format!("malformed multipart body: {e}"),
-                    ));
-                }
-                Err(_) => {
-                    return Err(PeopleApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("the file exceeds {MAX_IMPORT} bytes"),
-                    ));
-                }
-            };
-            match name.as_str() {
-                "file" => file = Some(bytes.to_vec()),
-                "s3_path" => {
-                    s3_path = Some(String::from_utf8_lossy(&bytes).trim().to_string()).filter(|s| !s.is_empty())
-                }
-                _ => {}
-            }
-        }
-        Ok((file, s3_path))
-    };
-    tokio::time::timeout(Duration::from_secs_f32(timeout_s.max(0.1)), read).await.map_err(|_| {
-        PeopleApiError::new(StatusCode::REQUEST_TIMEOUT, format!("the body did not arrive within {timeout_s} s"))
-    })?
 }
 
 /// One bad row of an import.
@@ -189,7 +131,18 @@ fn parse_csv(bytes: &[u8]) -> Result<(Vec<UpsertRow>, Vec<Value>), PeopleApiErro
 
 async fn import(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
     let c = company(&state, &req)?;
-    let (file, s3_path) = form(&req, payload, state.config.server.body_timeout_s).await?;
+    let too_big = || PeopleApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the file exceeds {MAX_IMPORT} bytes"));
+    let form = super::parts(&state, &req, payload, MAX_IMPORT, MAX_IMPORT + 64 * 1024, too_big).await?;
+    let (mut file, mut s3_path) = (None, None);
+    for part in form {
+        match part.name.as_str() {
+            "file" => file = Some(part.bytes),
+            "s3_path" => {
+                s3_path = Some(String::from_utf8_lossy(&part.bytes).trim().to_string()).filter(|s| !s.is_empty())
+            }
+            _ => {}
+        }
+    }
     let file = match (file, s3_path) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(crate::people::field_error("file", "Give exactly one of file and s3_path.").into());

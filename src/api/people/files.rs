@@ -1,0 +1,245 @@
+//! Files (P-67, P-69..P-72) and the signed download X-01. `from-urls`
+//! (P-68) is not served yet.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::{Answer, PeopleApiError, blocking, company, ok, parts, query, resource, uuid_path};
+use crate::api::fields::{Input, Val};
+use crate::app::AppState;
+use crate::people::FieldErrors;
+use crate::people::files::{MAX_FILE, MODELS, Media, Upload};
+use crate::util;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/api/v1/files/from-temporary").route(web::post().to(from_temporary)))
+        .service(
+            resource("/api/v1/files")
+                .route(web::post().to(upload))
+                .route(web::get().to(list))
+                .route(web::delete().to(delete)),
+        )
+        .service(resource("/api/v1/files/{id}/temporary-url").route(web::get().to(temporary_url)))
+        .service(web::resource("/api/v1/files/{id}/download").route(web::get().to(download)));
+}
+
+fn media_json(m: &Media) -> Value {
+    json!({
+        "uuid": m.uuid, "collection": m.collection, "model": m.model, "model_id": m.model_id, "name": m.name,
+        "file_name": m.file_name, "mime": m.mime, "size": m.size, "custom_properties": m.custom_properties,
+        "created_at": util::rfc3339_us(m.created_ns),
+    })
+}
+
+fn too_big() -> PeopleApiError {
+    PeopleApiError::invalid(FieldErrors::from([(
+        "file".to_string(),
+        vec!["The file may not be greater than 2048 kilobytes.".to_string()],
+    )]))
+}
+
+/// `model` (one of the 8), `model_id` (a UUID) and `collection` (default `default`).
+fn target(input: &mut Input) -> (Option<String>, Option<String>, String) {
+    let model = input.one_of("model", &MODELS);
+    let model = input.require("model", model, String::is_empty);
+    let model_id = input.uuid("model_id");
+    let model_id = input.require("model_id", model_id, String::is_empty);
+    let collection =
+        input.string("collection", 255).value().filter(|c| !c.is_empty()).unwrap_or_else(|| "default".into());
+    (model, model_id, collection)
+}
+
+/// The query string as an [`Input`].
+fn query_input(req: &HttpRequest) -> Input {
+    Input::new(query(req).into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+}
+
+/// P-67: `file` (at most 2 MiB), `model`, `model_id`, `collection`, `file_tmp_id` (kept as metadata).
+async fn upload(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
+    let c = company(&state, &req)?;
+    let form = parts(&state, &req, payload, MAX_FILE, MAX_FILE + 64 * 1024, too_big).await?;
+    let mut fields = serde_json::Map::new();
+    let mut file = None;
+    for p in form {
+        if p.name == "file" {
+            file = Some((p.filename.unwrap_or_default(), p.bytes));
+        } else {
+            fields.insert(p.name, Value::String(String::from_utf8_lossy(&p.bytes).trim().to_string()));
+        }
+    }
+    let mut input = Input::new(fields);
+    let (model, model_id, collection) = target(&mut input);
+    let tmp = input.uuid("file_tmp_id");
+    match &file {
+        None => input.error("file", "The file field is required."),
+        Some((_, b)) if b.is_empty() => input.error("file", "The file must not be empty."),
+        _ => {}
+    }
+    input.finish().map_err(PeopleApiError::invalid)?;
+    let (name, bytes) = file.unwrap_or_default();
+    let custom_properties = match tmp {
+        Val::Set(t) => json!({"file_tmp_id": t}),
+        _ => json!({}),
+    };
+    let upload = Upload {
+        model: model.unwrap_or_default(),
+        model_id: model_id.unwrap_or_default(),
+        collection,
+        name,
+        bytes,
+        custom_properties,
+    };
+    blocking(&state, move |p| p.attach(&c, vec![upload])).await?;
+    Ok(ok(StatusCode::OK, "File saved"))
+}
+
+/// P-69: files of the configured temporary-file store (`people.files.temporary_dir`, one
+/// file per `file_tmp_id`). `async=true` answers "Files queued" and stores them afterwards.
+async fn from_temporary(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
+    let c = company(&state, &req)?;
+    let mut input = if super::super::mime(&req) == "multipart/form-data" {
+        let form = parts(&state, &req, payload, super::MAX_JSON, super::MAX_JSON, || {
+            PeopleApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the form exceeds 1 MiB")
+        })
+        .await?;
+        let mut map = serde_json::Map::new();
+        for p in form {
+            let text = String::from_utf8_lossy(&p.bytes).to_string();
+            let value = if p.name == "files" {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            } else {
+                Value::String(text)
+            };
+            map.insert(p.name, value);
+        }
+        Input::new(map)
+    } else {
+        super::body(&state, &req, payload).await?
+    };
+    let run_async = match input.boolean("async") {
+        Val::Set(b) => b,
+        _ => false,
+    };
+    let dir = state.config.people.files.temporary_dir.clone();
+    let files = match input.has("files") {
+        true => input.object_array("files"),
+        false => {
+            input.error("files", "The files field is required.");
+            Vec::new()
+        }
+    };
+    let mut uploads = Vec::new();
+    for (i, f) in files.into_iter().enumerate() {
+        let mut item = Input::new(f);
+        let (model, model_id, collection) = target(&mut item);
+        let tmp = item.uuid("file_tmp_id");
+        let tmp = item.require("file_tmp_id", tmp, String::is_empty);
+        for (field, messages) in std::mem::take(&mut item.errors) {
+            for m in messages {
+                input.error(&format!("files.{i}.{field}"), m);
+            }
+        }
+        let (Some(model), Some(model_id), Some(tmp)) = (model, model_id, tmp) else { continue };
+        let path = std::path::Path::new(&dir).join(&tmp);
+        let bytes = match (!dir.is_empty()).then(|| std::fs::read(&path)) {
+            Some(Ok(b)) => b,
+            _ if run_async => {
+                tracing::warn!(file_tmp_id = %tmp, "temporary file not found; skipped");
+                continue;
+            }
+            _ => {
+                input.error(&format!("files.{i}.file_tmp_id"), "No temporary file with this file_tmp_id.");
+                continue;
+            }
+        };
+        uploads.push(Upload {
+            model,
+            model_id,
+            collection,
+            name: tmp.clone(),
+            bytes,
+            custom_properties: json!({"file_tmp_id": tmp}),
+        });
+    }
+    input.finish().map_err(PeopleApiError::invalid)?;
+    if run_async {
+        let state = state.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(e) = blocking(&state, move |p| p.attach(&c, uploads)).await {
+                tracing::warn!(error = %e, "queued temporary files not stored");
+            }
+        });
+        return Ok(ok(StatusCode::OK, "Files queued"));
+    }
+    blocking(&state, move |p| p.attach(&c, uploads)).await?;
+    Ok(ok(StatusCode::OK, "Files saved"))
+}
+
+/// P-70.
+async fn list(state: web::Data<AppState>, req: HttpRequest) -> Answer {
+    let c = company(&state, &req)?;
+    let mut input = query_input(&req);
+    let collection = input.string("collection", 255).value().filter(|s| !s.is_empty());
+    let (model, model_id, _) = target(&mut input);
+    input.finish().map_err(PeopleApiError::invalid)?;
+    let (model, model_id) = (model.unwrap_or_default(), model_id.unwrap_or_default());
+    let all = blocking(&state, move |p| p.files(&c, &model, &model_id, collection.as_deref())).await?;
+    Ok(ok(StatusCode::OK, all.iter().map(media_json).collect::<Vec<_>>()))
+}
+
+/// P-72: `media_uuid` may be any string (the documented sample is no UUID).
+async fn delete(state: web::Data<AppState>, req: HttpRequest) -> Answer {
+    let c = company(&state, &req)?;
+    let mut input = query_input(&req);
+    let (model, model_id, collection) = target(&mut input);
+    let media = input.required_string("media_uuid", 255);
+    input.finish().map_err(PeopleApiError::invalid)?;
+    let (model, model_id, media) = (model.unwrap_or_default(), model_id.unwrap_or_default(), media.unwrap_or_default());
+    blocking(&state, move |p| p.detach(&c, &model, &model_id, &collection, &media)).await?;
+    Ok(ok(StatusCode::OK, "Ok"))
+}
+
+/// P-71: `{url, expires_at}`, the URL of X-01 signed until `expires_in_min` (1..10080, default 5).
+async fn temporary_url(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Answer {
+    let c = company(&state, &req)?;
+    let id = uuid_path(&id, "File")?;
+    let mut input = query_input(&req);
+    let minutes = input.int("expires_in_min").value().unwrap_or(5);
+    if !(1..=10_080).contains(&minutes) {
+        input.error("expires_in_min", "The expires_in_min must be between 1 and 10080.");
+    }
+    input.finish().map_err(PeopleApiError::invalid)?;
+    let file = id.clone();
+    blocking(&state, move |p| p.file(&c, &file)).await?;
+    let expires = util::now_ns() / 1_000_000_000 + minutes * 60;
+    let info = req.connection_info();
+    let url = format!(
+        "{}://{}{}/api/v1/files/{id}/download?{}",
+        info.scheme(),
+        info.host(),
+        state.config.server.base_path,
+        state.people.signed_query(&id, expires)
+    );
+    Ok(ok(StatusCode::OK, json!({"url": url, "expires_at": util::rfc3339_us(expires * 1_000_000_000)})))
+}
+
+/// no API key; a changed signature, a late request or no file is 403.
+async fn download(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PeopleApiError> {
+    let q = query(&req);
+    let forbidden = || PeopleApiError::new(StatusCode::FORBIDDEN, "Invalid or expired signature");
+    let expires = q.get("expires").and_then(|e| e.parse::<i64>().ok()).ok_or_else(forbidden)?;
+    let signature = q.get("signature").cloned().unwrap_or_default();
+    let id = id.into_inner();
+    let now_s = util::now_ns() / 1_000_000_000;
+    let found = blocking(&state, move |p| p.download(&id, expires, &signature, now_s)).await?;
+    let (media, bytes) = found.ok_or_else(forbidden)?;
+    Ok(HttpResponse::Ok()
+        .content_type(media.mime.as_str())
+        .insert_header(("Content-Disposition", format!("inline; filename=\"{}\"", media.file_name)))
+        .body(bytes))
+}
