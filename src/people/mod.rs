@@ -493,15 +493,27 @@ impl People {
         build: impl FnOnce(Option<Person>) -> Person,
     ) -> Result<(Person, bool), PeopleError> {
         self.records.write(|tx| {
-            let existing = tx.find_unique::<Person>(company, "national_id", national_id)?.map(|s| s.record);
-            let created = existing.is_none();
-            let mut person = build(existing);
-            if !created {
-                person.touch(crate::util::now_ns());
-            }
+            let (person, created) = upserted(tx, company, national_id, build)?;
             person.check(self, tx, company)?;
             tx.put(company, &person)?;
             Ok((person, created))
         })
     }
+}
+
+/// The person an upsert by `national_id` stores (P-25, import rows): what
+/// `build` makes of the existing one (touched) or of nothing; `true` when new.
+pub(crate) fn upserted(
+    tx: &Tx<'_>,
+    company: &str,
+    national_id: &str,
+    build: impl FnOnce(Option<Person>) -> Person,
+) -> Result<(Person, bool), StoreError> {
+    let existing = tx.find_unique::<Person>(company, "national_id", national_id)?.map(|s| s.record);
+    let created = existing.is_none();
+    let mut person = build(existing);
+    if !created {
+        person.touch(crate::util::now_ns());
+    }
+    Ok((person, created))
 }

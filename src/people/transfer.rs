@@ -158,12 +158,7 @@ impl People {
         self.records().write(|tx| {
             let mut failed = Vec::new();
             for UpsertRow { row, national_id, build } in rows {
-                let existing = tx.find_unique::<Person>(company, "national_id", &national_id)?.map(|s| s.record);
-                let created = existing.is_none();
-                let mut person = build(existing);
-                if !created {
-                    person.touch(util::now_ns());
-                }
+                let (person, _) = super::upserted(tx, company, &national_id, build)?;
                 match person.check(self, tx, company) {
                     Ok(()) => {
                         tx.put(company, &person)?;
