@@ -730,7 +730,7 @@ mod tests {
                 r.find::<Thing>("acme", "owner", "p1").expect("find").into_iter().map(|s| s.record.id).collect();
             assert_eq!(p1, ["a1", "a2"]);
             // A change of an indexed value moves the index entry; the old value is free again.
-            r.write(|tx| tx.put("acme", &thing("a2", Some("C9"), "p2"))).expect("update");
+            r.write(|tx| tx.put("acme", &thing("a2", Some("INDEXED-CODE-C9"), "p2"))).expect("update");
             assert_eq!(r.get::<Thing>("acme", "a2").expect("get").map(|s| s.version), Some(2));
             assert!(r.find_unique::<Thing>("acme", "code", "C1").expect("find").is_none());
             r.write(|tx| tx.put("acme", &thing("a5", Some("C1"), "p1"))).expect("C1 is free");
@@ -788,7 +788,7 @@ mod tests {
         for entry in std::fs::read_dir(config.data_dir.join("db")).expect("db dir").flatten() {
             if entry.path().is_file() {
                 let bytes = std::fs::read(entry.path()).expect("read");
-                for secret in [&b"TOP-SECRET-VALUE"[..], b"C9", b"\"p2\""] {
+                for secret in [&b"TOP-SECRET-VALUE"[..], b"INDEXED-CODE-C9", b"\"p2\""] {
                     assert!(!bytes.windows(secret.len()).any(|w| w == secret), "{secret:?} in the clear");
                 }
             }
