@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::auth::KeyRegistry;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::notify::Hub;
+use crate::notify::{Hub, Queue};
 use crate::people::People;
 use crate::service::{LoadReport, Service};
 use crate::store::{Records, SledStore};
@@ -25,6 +25,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Access events, for the event feed and webhooks.
     pub events: Hub,
+    /// The delivery queue of every outgoing notification (started by `serve`).
+    pub queue: Arc<Queue>,
 }
 
 /// The app state for `config`: opens the store (migrating an older layout),
@@ -35,7 +37,8 @@ pub fn build_state(config: Arc<Config>, files: &crate::vision::ModelFiles) -> an
     let engine =
         crate::engine::Engine::start(files, &config.vision, config.server.inference_workers, config.server.queue)?;
     let (service, report) = Service::start(Arc::new(store), engine, Arc::new(config.passwordless_settings()))?;
-    let people = People::new(records.clone(), &config.people).map_err(anyhow::Error::msg)?;
+    let queue = Arc::new(Queue::new(records.clone(), &config.events));
+    let people = People::new(records.clone(), queue.clone(), &config.people).map_err(anyhow::Error::msg)?;
     Ok((
         AppState {
             keys: KeyRegistry::new(&config.auth),
@@ -45,6 +48,7 @@ pub fn build_state(config: Arc<Config>, files: &crate::vision::ModelFiles) -> an
             records,
             metrics: Arc::default(),
             events: Hub::default(),
+            queue,
         },
         report,
     ))

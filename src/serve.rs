@@ -33,9 +33,9 @@ pub async fn serve(state: AppState, on_ready: impl FnOnce(std::net::SocketAddr))
         .shutdown_timeout(30)
         .bind(&server_config.bind)?;
     // Cameras and webhooks run on this (the main) actix system, beside the HTTP workers.
-    let events = &state.config.events;
-    for hook in &events.webhooks {
-        crate::notify::start_webhook(&state.events, hook.clone(), events.attempts);
+    state.queue.start()?;
+    for hook in &state.config.events.webhooks {
+        crate::notify::start_access_hook(&state.events, state.queue.clone(), hook.clone());
     }
     let mut cameras = Vec::new();
     for camera in &state.config.cameras {

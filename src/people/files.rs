@@ -159,7 +159,8 @@ impl People {
 
     /// Stores files (one write for all: any failure stores none).
     pub fn attach(&self, company: &str, uploads: Vec<Upload>) -> Result<Vec<Media>, PeopleError> {
-        self.records().write(|tx| {
+        self.write(|tx| {
+            let listeners = super::events::Listeners::of(tx, company)?;
             let mut out = Vec::with_capacity(uploads.len());
             for u in uploads {
                 if u.bytes.len() > MAX_FILE {
@@ -188,6 +189,8 @@ impl People {
                 tx.put(company, &media)?;
                 tx.put(company, &Blob { uuid: uuid.clone(), bytes: u.bytes })?;
                 tx.put(NO_COMPANY, &Locator { uuid, company: company.to_string() })?;
+                let data = super::events::data_of(&media);
+                listeners.emit(tx, company, "media_added_to_model", &media.model, &media.model_id, data)?;
                 out.push(media);
             }
             Ok(out)
@@ -282,7 +285,8 @@ mod tests {
             crate::store::Records::open(&crate::store::StoreConfig { data_dir: dir.clone(), key: "07".repeat(32) })
                 .expect("open"),
         );
-        let people = People::new(records, &super::super::PeopleConfig::default()).expect("people");
+        let queue = std::sync::Arc::new(crate::notify::Queue::new(records.clone(), &Default::default()));
+        let people = People::new(records, queue, &super::super::PeopleConfig::default()).expect("people");
         let upload = Upload {
             model: "person_bank_data".into(),
             model_id: util::uuid_v4(),

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub mod catalogs;
 pub mod codes;
 pub mod curp;
+pub mod events;
 pub mod files;
 pub mod transfer;
 
@@ -241,10 +242,24 @@ pub const CHANNEL_EVENTS: [&str; 6] = [
     "media_added_to_model",
 ];
 
+/// What happened to a record (for its §2.1.11 event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Created,
+    Updated,
+    Deleted,
+}
+
+const UPDATED: &str = "updated_data_to_person";
+
 /// A record kind of this API: what it must reference, and what goes with it.
-pub trait Entity: Record + Clone {
+pub trait Entity: Record + Clone + serde::Serialize {
     /// Singular name for "not found" messages.
     const NAME: &'static str;
+    /// The §2.1.11 event a change of this record emits, and its `model`.
+    fn event(_change: Change) -> Option<(&'static str, &'static str)> {
+        None
+    }
     /// Checks references (catalog ids, the person) inside the write; may also
     /// change other records (a new current address unsets the others).
     fn check(&self, people: &People, tx: &mut Tx<'_>, company: &str) -> Result<(), PeopleError>;
@@ -283,6 +298,13 @@ impl Entity for PeopleGroup {
 
 impl Entity for Person {
     const NAME: &'static str = "Person";
+    fn event(change: Change) -> Option<(&'static str, &'static str)> {
+        match change {
+            Change::Created => Some(("person_register", "person")),
+            Change::Updated => Some((UPDATED, "person")),
+            Change::Deleted => None,
+        }
+    }
     fn check(&self, people: &People, tx: &mut Tx<'_>, company: &str) -> Result<(), PeopleError> {
         let mut errors = FieldErrors::new();
         for (field, catalog, id) in [
@@ -336,6 +358,9 @@ impl Entity for Person {
 }
 
 impl Entity for Address {
+    fn event(_: Change) -> Option<(&'static str, &'static str)> {
+        Some((UPDATED, "address"))
+    }
     const NAME: &'static str = "Address";
     fn check(&self, _: &People, tx: &mut Tx<'_>, company: &str) -> Result<(), PeopleError> {
         person_exists(tx, company, &self.person_id)?;
@@ -357,6 +382,9 @@ impl Entity for Address {
 }
 
 impl Entity for Contact {
+    fn event(_: Change) -> Option<(&'static str, &'static str)> {
+        Some((UPDATED, "person_contact"))
+    }
     const NAME: &'static str = "Contact";
     fn check(&self, _: &People, tx: &mut Tx<'_>, company: &str) -> Result<(), PeopleError> {
         person_exists(tx, company, &self.person_id)
@@ -367,6 +395,9 @@ impl Entity for Contact {
 }
 
 impl Entity for Reference {
+    fn event(_: Change) -> Option<(&'static str, &'static str)> {
+        Some((UPDATED, "person_reference"))
+    }
     const NAME: &'static str = "Reference";
     fn check(&self, people: &People, tx: &mut Tx<'_>, company: &str) -> Result<(), PeopleError> {
         let mut errors = FieldErrors::new();
@@ -396,14 +427,29 @@ impl Entity for NotificationChannel {
 /// The People service: every operation is one record write (or read).
 pub struct People {
     records: Arc<Records>,
+    queue: Arc<crate::notify::Queue>,
     pub catalogs: Catalogs,
     pub codes: codes::Codes,
 }
 
 impl People {
-    pub fn new(records: Arc<Records>, config: &PeopleConfig) -> Result<People, String> {
+    pub fn new(
+        records: Arc<Records>,
+        queue: Arc<crate::notify::Queue>,
+        config: &PeopleConfig,
+    ) -> Result<People, String> {
         let path = (!config.catalogs.is_empty()).then(|| std::path::Path::new(&config.catalogs));
-        Ok(People { records, catalogs: Catalogs::load(path)?, codes: codes::Codes::new(&config.codes)? })
+        Ok(People { records, queue, catalogs: Catalogs::load(path)?, codes: codes::Codes::new(&config.codes)? })
+    }
+
+    /// Runs `f` as one record write and wakes the delivery queue after it
+    /// committed (what `f` emitted is then sent).
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, PeopleError>) -> Result<T, PeopleError> {
+        let out = self.records.write(f);
+        if out.is_ok() {
+            self.queue.wake();
+        }
+        out
     }
 
     pub fn records(&self) -> &Arc<Records> {
@@ -431,12 +477,13 @@ impl People {
 
     /// Stores a new record after its checks. An id already taken is a field error.
     pub fn create<R: Entity>(&self, company: &str, record: R) -> Result<R, PeopleError> {
-        self.records.write(|tx| {
+        self.write(|tx| {
             if tx.get::<R>(company, record.id())?.is_some() {
                 return Err(field_error("id", "The id has already been taken."));
             }
             record.check(self, tx, company)?;
             tx.put(company, &record)?;
+            emit(tx, company, Change::Created, &record)?;
             Ok(record)
         })
     }
@@ -448,21 +495,23 @@ impl People {
         id: &str,
         edit: impl FnOnce(&mut R) -> Result<(), PeopleError>,
     ) -> Result<R, PeopleError> {
-        self.records.write(|tx| {
+        self.write(|tx| {
             let mut record = tx.get::<R>(company, id)?.ok_or(PeopleError::NotFound(R::NAME))?.record;
             edit(&mut record)?;
             record.touch(crate::util::now_ns());
             record.check(self, tx, company)?;
             tx.put(company, &record)?;
+            emit(tx, company, Change::Updated, &record)?;
             Ok(record)
         })
     }
 
     /// Deletes a record and what depends on it.
     pub fn delete<R: Entity>(&self, company: &str, id: &str) -> Result<(), PeopleError> {
-        self.records.write(|tx| {
-            tx.delete::<R>(company, id)?.ok_or(PeopleError::NotFound(R::NAME))?;
-            R::cascade(tx, company, id)
+        self.write(|tx| {
+            let old = tx.delete::<R>(company, id)?.ok_or(PeopleError::NotFound(R::NAME))?;
+            R::cascade(tx, company, id)?;
+            emit(tx, company, Change::Deleted, &old)
         })
     }
 
@@ -492,13 +541,22 @@ impl People {
         national_id: &str,
         build: impl FnOnce(Option<Person>) -> Person,
     ) -> Result<(Person, bool), PeopleError> {
-        self.records.write(|tx| {
+        self.write(|tx| {
             let (person, created) = upserted(tx, company, national_id, build)?;
             person.check(self, tx, company)?;
             tx.put(company, &person)?;
+            emit(tx, company, if created { Change::Created } else { Change::Updated }, &person)?;
             Ok((person, created))
         })
     }
+}
+
+/// Queues the event of `change` to `record`, if it has one, for the tenant's channels.
+fn emit<R: Entity>(tx: &mut Tx<'_>, company: &str, change: Change, record: &R) -> Result<(), PeopleError> {
+    if let Some((event, model)) = R::event(change) {
+        events::Listeners::of(tx, company)?.emit(tx, company, event, model, record.id(), events::data_of(record))?;
+    }
+    Ok(())
 }
 
 /// The person an upsert by `national_id` stores (P-25, import rows): what

@@ -155,13 +155,16 @@ impl People {
     /// any), checked, and stored; a row that fails its checks is reported
     /// and skipped, the others are written. Returns (row, error) pairs.
     pub fn upsert_rows(&self, company: &str, rows: Vec<UpsertRow>) -> Result<Vec<(usize, PeopleError)>, PeopleError> {
-        self.records().write(|tx| {
+        self.write(|tx| {
             let mut failed = Vec::new();
+            let listeners = super::events::Listeners::of(tx, company)?;
             for UpsertRow { row, national_id, build } in rows {
-                let (person, _) = super::upserted(tx, company, &national_id, build)?;
+                let (person, created) = super::upserted(tx, company, &national_id, build)?;
                 match person.check(self, tx, company) {
                     Ok(()) => {
                         tx.put(company, &person)?;
+                        let event = if created { "person_register" } else { "updated_data_to_person" };
+                        listeners.emit(tx, company, event, "person", &person.id, super::events::data_of(&person))?;
                     }
                     Err(e) => failed.push((row, e)),
                 }

@@ -62,6 +62,9 @@ impl IndexValue {
 pub trait Record: Sized {
     /// The collection, which is also the sled tree's name.
     const COLLECTION: &'static str;
+    /// Whether changes go to the outbox (and so to the central store);
+    /// `false` for state that belongs to this edge alone (e.g. its delivery queue).
+    const SYNCED: bool = true;
     fn id(&self) -> &str;
     /// The values this record is found by; `None`s are simply left out by the implementor.
     fn indexes(&self) -> Vec<IndexValue> {
@@ -74,6 +77,7 @@ pub trait Record: Sized {
 /// A record stored as JSON: implement this, and [`Record`] comes with it.
 pub trait JsonRecord: Serialize + DeserializeOwned {
     const COLLECTION: &'static str;
+    const SYNCED: bool = true;
     fn id(&self) -> &str;
     fn indexes(&self) -> Vec<IndexValue> {
         Vec::new()
@@ -82,6 +86,7 @@ pub trait JsonRecord: Serialize + DeserializeOwned {
 
 impl<T: JsonRecord> Record for T {
     const COLLECTION: &'static str = <T as JsonRecord>::COLLECTION;
+    const SYNCED: bool = <T as JsonRecord>::SYNCED;
 
     fn id(&self) -> &str {
         JsonRecord::id(self)
@@ -651,7 +656,9 @@ impl Tx<'_> {
         plain.extend_from_slice(&record.encode());
         let sealed = self.records.seal(R::COLLECTION, &key, &plain);
         self.stage(R::COLLECTION, key, Some(sealed));
-        self.change(R::COLLECTION, company, &id, version, Op::Put)?;
+        if R::SYNCED {
+            self.change(R::COLLECTION, company, &id, version, Op::Put)?;
+        }
         Ok(version)
     }
 
@@ -665,7 +672,9 @@ impl Tx<'_> {
         }
         self.stage(R::COLLECTION, order_key(company, old.seq), None);
         self.stage(R::COLLECTION, data_key(company, id), None);
-        self.change(R::COLLECTION, company, id, old.version + 1, Op::Delete)?;
+        if R::SYNCED {
+            self.change(R::COLLECTION, company, id, old.version + 1, Op::Delete)?;
+        }
         Ok(Some(old.record))
     }
 }

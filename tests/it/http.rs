@@ -137,9 +137,18 @@ pub struct Binary {
 
 impl Binary {
     pub fn start(data_dir: &Path) -> Binary {
+        Binary::start_with(data_dir, None)
+    }
+
+    /// With a config file overlaid on the defaults.
+    pub fn start_with(data_dir: &Path, config: Option<&Path>) -> Binary {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let child = Command::new(env!("CARGO_BIN_EXE_rostro"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rostro"));
+        if let Some(c) = config {
+            command.arg("--config").arg(c);
+        }
+        let child = command
             .args(["--models", root().join("models").to_str().expect("utf-8")])
             .args(["serve", "--bind", &addr.to_string(), "--data-dir", data_dir.to_str().expect("utf-8")])
             .env("ROSTRO_API_KEYS", KEYS)
@@ -171,5 +180,64 @@ impl Drop for Binary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// One request a [`Hooks`] receiver got.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// A loopback HTTP receiver for webhooks: records every request and answers
+/// each with the next status of `statuses` (200 once they run out).
+pub struct Hooks {
+    pub url: String,
+    pub hits: std::sync::mpsc::Receiver<Hit>,
+}
+
+impl Hooks {
+    pub fn start(statuses: &[u16]) -> Hooks {
+        Hooks::on(std::net::TcpListener::bind("127.0.0.1:0").expect("bind"), statuses)
+    }
+
+    pub fn on(listener: std::net::TcpListener, statuses: &[u16]) -> Hooks {
+        use std::io::{BufRead, BufReader, Write};
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let (tx, hits) = std::sync::mpsc::channel();
+        let mut statuses: std::collections::VecDeque<u16> = statuses.iter().copied().collect();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                let mut first = String::new();
+                let _ = reader.read_line(&mut first);
+                let path = first.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut headers = std::collections::HashMap::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                }
+                let length = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0usize);
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let status = statuses.pop_front().unwrap_or(200);
+                let _ = write!(conn, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = tx.send(Hit { path, headers, body });
+            }
+        });
+        Hooks { url, hits }
+    }
+
+    pub fn next(&self, within: Duration) -> Hit {
+        self.hits.recv_timeout(within).expect("a webhook delivery in time")
     }
 }

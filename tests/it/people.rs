@@ -763,3 +763,131 @@ fn files_are_sniffed_sealed_signed_and_cascaded() {
     expect(&a.delete(&format!("/api/v1/people/{pid}")), 200);
     assert_eq!(expect(&a.get(&format!("/api/v1/files?model=person&model_id={pid}")), 200), json!([]));
 }
+
+/// Checks a delivery's Standard Webhooks headers against the channel's secret; returns the body.
+fn signed_body(hit: &crate::http::Hit, secret: &str) -> Value {
+    let id = hit.headers.get("webhook-id").expect("webhook-id");
+    let ts: i64 = hit.headers.get("webhook-timestamp").and_then(|t| t.parse().ok()).expect("webhook-timestamp");
+    assert!((rostro::util::now_ns() / 1_000_000_000 - ts).abs() < 60, "timestamp {ts}");
+    let want = rostro::notify::queue::standard_signature(secret, id, ts, &hit.body);
+    let got = hit.headers.get("webhook-signature").expect("webhook-signature");
+    assert!(got.split(' ').any(|s| s == want), "signature {got} is not {want}");
+    serde_json::from_slice(&hit.body).expect("JSON body")
+}
+
+#[test]
+fn channel_events_are_queued_signed_retried_and_scoped() {
+    let addr = in_process("people-events", |c| c.events.backoff_s = 0.2);
+    let a = Client { addr, key: KEY_A };
+    let b = Client { addr, key: KEY_B };
+    let hooks = crate::http::Hooks::start(&[500]);
+    let quiet = crate::http::Hooks::start(&[]);
+    let events = json!(["person_register", "updated_data_to_person", "media_added_to_model"]);
+    let ch = expect(
+        &a.post(
+            "/api/v1/notification-channels",
+            &json!({"name": "CRM", "type": "webhook", "active": true,
+        "events": events, "config": {"url": hooks.url, "headers": {"X-Token": "t0k"}}}),
+        ),
+        201,
+    );
+    let secret = ch["config"]["secret"].as_str().expect("secret").to_string();
+    // Not delivered: an inactive channel, a channel without the event, another tenant's channel.
+    for (client, active, events) in [
+        (&a, false, json!(["person_register"])),
+        (&a, true, json!(["person_fail_validation"])),
+        (&b, true, json!(["person_register"])),
+    ] {
+        expect(
+            &client.post(
+                "/api/v1/notification-channels",
+                &json!({"name": "Q", "type": "webhook", "active": active,
+            "events": events, "config": {"url": quiet.url}}),
+            ),
+            201,
+        );
+    }
+
+    let p = expect(&a.post("/api/v1/people", &person("PESJ880212HDFHLX01")), 201);
+    let pid = p["id"].as_str().expect("id");
+    // The first attempt is answered 500; the retry repeats the same message id.
+    let first = hooks.next(std::time::Duration::from_secs(10));
+    let second = hooks.next(std::time::Duration::from_secs(10));
+    assert_eq!(first.headers.get("webhook-id"), second.headers.get("webhook-id"));
+    assert_eq!(first.path, "/hook");
+    assert_eq!(second.headers.get("x-token").map(String::as_str), Some("t0k"));
+    let body = signed_body(&second, &secret);
+    assert_eq!(
+        (body["event"].as_str(), body["model"].as_str(), body["model_id"].as_str()),
+        (Some("person_register"), Some("person"), Some(pid)),
+        "{body}"
+    );
+    assert_eq!(body["data"]["national_id"], "PESJ880212HDFHLX01", "{body}");
+    assert!(is_s0_time(&body["data"]["created_at"]) && body["data"].get("created_ns").is_none(), "{body}");
+    assert!(rostro::util::parse_datetime(body["occurred_at"].as_str().unwrap_or("")).is_some(), "{body}");
+
+    // An update, an address of the person, a file: one event each, in order.
+    expect(&a.put(&format!("/api/v1/people/{pid}"), &json!({"name": "Juana"})), 200);
+    let addr_body = json!({"person_id": pid, "street": "Marte", "ext_num": "12", "int_num": null, "state": "DF",
+        "municipality": "IZTACALCO", "colony": "Cristobal Colon", "zip_code": "08016", "references": "Al lado de una tienda", "latitude": null,
+        "longitude": null, "source": null, "device_coordinates": null, "is_current_address": true, "city": "Ciudad de Mexico"});
+    expect(&a.post("/api/v1/addresses", &addr_body), 201);
+    let (ct, form) = multipart(&[
+        ("file", Some("x.jpg"), &std::fs::read(crate::common::fixture("obama.jpg")).expect("photo")),
+        ("model", None, b"person"),
+        ("model_id", None, pid.as_bytes()),
+    ]);
+    let auth = format!("Bearer {KEY_A}");
+    expect(
+        &request(addr, "POST", "/api/v1/files", &[("Authorization", &auth), ("Content-Type", &ct)], Some(&form)),
+        200,
+    );
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let b = signed_body(&hooks.next(std::time::Duration::from_secs(10)), &secret);
+        seen.push((b["event"].as_str().unwrap_or("").to_string(), b["model"].as_str().unwrap_or("").to_string()));
+    }
+    assert_eq!(seen[0], ("updated_data_to_person".into(), "person".into()));
+    assert_eq!(seen[1], ("updated_data_to_person".into(), "address".into()));
+    assert_eq!(seen[2], ("media_added_to_model".into(), "person".into()));
+    assert!(
+        quiet.hits.recv_timeout(std::time::Duration::from_millis(800)).is_err(),
+        "a channel that should not hear got a delivery"
+    );
+}
+
+/// A delivery accepted before a kill -9 is sent after the restart.
+#[test]
+fn queued_deliveries_survive_a_kill() {
+    let dir = crate::http::temp_dir("people-queue-kill");
+    let config = dir.join("rostro.toml");
+    std::fs::write(&config, "[events]\nbackoff_s = 0.2\nattempts = 1000\n").expect("config");
+    let data = dir.join("data");
+    // A port where nobody listens yet.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let hook_addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let server = crate::http::Binary::start_with(&data, Some(&config));
+    let a = Client { addr: server.addr, key: KEY_A };
+    let ch = expect(
+        &a.post(
+            "/api/v1/notification-channels",
+            &json!({"name": "CRM", "type": "webhook", "active": true,
+        "events": ["person_register"], "config": {"url": format!("http://{hook_addr}/hook")}}),
+        ),
+        201,
+    );
+    let secret = ch["config"]["secret"].as_str().expect("secret").to_string();
+    let p = expect(&a.post("/api/v1/people", &person("PESJ880212HDFHLX01")), 201);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(server); // SIGKILL
+    let hooks = crate::http::Hooks::on(std::net::TcpListener::bind(hook_addr).expect("rebind"), &[]);
+    let _server = crate::http::Binary::start_with(&data, Some(&config));
+    let body = signed_body(&hooks.next(std::time::Duration::from_secs(30)), &secret);
+    assert_eq!(
+        (body["event"].as_str(), body["model_id"].as_str()),
+        (Some("person_register"), p["id"].as_str()),
+        "{body}"
+    );
+    assert!(hooks.hits.recv_timeout(std::time::Duration::from_millis(800)).is_err(), "delivered twice");
+}
