@@ -36,3 +36,14 @@ fi
 # Debian's own python3 refuses pip installs outside a venv; ours go to .cache.
 export PIP_BREAK_SYSTEM_PACKAGES=1
 python3 scripts/fetch.py
+
+# Python tools the tests start (aiosmtpd), pinned by sha256.
+if [[ "${ROSTRO_SETUP_TEST:-}" == 1 ]]; then
+  testdeps=.cache/testdeps
+  if ! cmp -s scripts/test-requirements.txt "$testdeps/.requirements"; then
+    rm -rf "$testdeps"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+      --require-hashes --no-deps --only-binary=:all: --target "$testdeps" -r scripts/test-requirements.txt
+    cp scripts/test-requirements.txt "$testdeps/.requirements"
+  fi
+fi

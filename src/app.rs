@@ -37,7 +37,7 @@ pub fn build_state(config: Arc<Config>, files: &crate::vision::ModelFiles) -> an
     let engine =
         crate::engine::Engine::start(files, &config.vision, config.server.inference_workers, config.server.queue)?;
     let (service, report) = Service::start(Arc::new(store), engine, Arc::new(config.passwordless_settings()))?;
-    let queue = Arc::new(Queue::new(records.clone(), &config.events));
+    let queue = Arc::new(Queue::new(records.clone(), &config.events).map_err(anyhow::Error::msg)?);
     let people = People::new(records.clone(), queue.clone(), &config.people).map_err(anyhow::Error::msg)?;
     Ok((
         AppState {

@@ -168,12 +168,93 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bulk People work on the store of a stopped service (the code of P-20 and P-21).
+    People {
+        #[command(subcommand)]
+        action: PeopleCommand,
+    },
     /// Recompute every stored face template from the kept enrolment images with the
     /// current models (run with the service stopped).
     Reembed {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum PeopleCommand {
+    /// Upsert the rows of a CSV or XLSX file (a header row of export columns) by national_id.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// `{"done", "total"}` after each committed chunk, then the report, as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the P-20 CSV of a company's people.
+    Export {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Leave out `address` and/or `contact` columns.
+        #[arg(long, value_parser = ["address", "contact"])]
+        exclude: Vec<String>,
+        /// Only people created on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long, value_parser = parse_day)]
+        start_date: Option<String>,
+        /// Only people created on or before this day.
+        #[arg(long, value_parser = parse_day)]
+        end_date: Option<String>,
+    },
+}
+
+fn parse_day(text: &str) -> Result<String, String> {
+    rostro::util::parse_date(text).map(|d| d.to_string()).ok_or_else(|| format!("{text:?} is not a YYYY-MM-DD date"))
+}
+
+fn people(mut config: Config, action: PeopleCommand) -> anyhow::Result<ExitCode> {
+    config.apply_env()?;
+    match action {
+        PeopleCommand::Import { file, company, data_dir, json } => {
+            config.store.data_dir = data_dir.unwrap_or(config.store.data_dir);
+            let stdout = std::io::stdout();
+            let report = rostro::cli::people::import(&config, &company, &file, json, &mut stdout.lock())?;
+            let summary = serde_json::json!({"rows": report.rows, "imported": report.rows - report.errors.len(),
+                "failed": report.errors.len(), "errors": report.errors});
+            if json {
+                println!("{summary}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            }
+            Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        PeopleCommand::Export { company, data_dir, out, exclude, start_date, end_date } => {
+            config.store.data_dir = data_dir.unwrap_or(config.store.data_dir);
+            let spec = rostro::people::transfer::Export {
+                start_date,
+                end_date,
+                addresses: !exclude.iter().any(|e| e == "address"),
+                contacts: !exclude.iter().any(|e| e == "contact"),
+            };
+            let rows = match &out {
+                Some(path) => {
+                    let mut file =
+                        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+                    rostro::cli::people::export(&config, &company, &spec, &mut file)?
+                }
+                None => rostro::cli::people::export(&config, &company, &spec, &mut std::io::stdout().lock())?,
+            };
+            eprintln!("rostro: exported {rows} people");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -257,6 +338,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             config.store.data_dir = data_dir.unwrap_or(config.store.data_dir);
             return serve(config, &files);
         }
+        Command::People { action } => return people(config, action),
         Command::Reembed { data_dir } => {
             config.apply_env()?;
             config.store.data_dir = data_dir.unwrap_or(config.store.data_dir);
@@ -303,6 +385,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { .. }
         | Command::Reembed { .. }
+        | Command::People { .. }
         | Command::Load { .. }
         | Command::BenchGallery { .. }
         | Command::KioskSim { .. } => {

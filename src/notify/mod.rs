@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod queue;
+pub mod transports;
 
 use std::sync::Arc;
 
@@ -42,11 +43,21 @@ pub struct EventsConfig {
     pub backoff_s: f32,
     /// Time limit of one attempt, connection included.
     pub timeout_s: f32,
+    pub mail: transports::MailConfig,
+    pub sms: transports::SmsConfig,
 }
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        EventsConfig { webhooks: Vec::new(), cooldown_s: 10.0, attempts: 3, backoff_s: 5.0, timeout_s: 5.0 }
+        EventsConfig {
+            webhooks: Vec::new(),
+            cooldown_s: 10.0,
+            attempts: 3,
+            backoff_s: 5.0,
+            timeout_s: 5.0,
+            mail: Default::default(),
+            sms: Default::default(),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::EventsConfig;
+use super::transports::{Message, Transports};
 use crate::store::{JsonRecord, Records, StoreError, Tx};
 use crate::util;
 
@@ -33,8 +34,10 @@ pub enum Target {
     },
     /// A Slack incoming webhook: `{"text": …}`.
     Slack { url: String },
-    /// An e-mail to each recipient (through the log transport until SMTP is configured).
+    /// An e-mail to the recipients, through `[events.mail]`.
     Email { recipients: Vec<String> },
+    /// A text message, through `[events.sms]`.
+    Sms { to: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,12 +111,15 @@ pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -
 pub struct Queue {
     records: Arc<Records>,
     config: EventsConfig,
+    transports: Transports,
     wake: (Mutex<bool>, Condvar),
 }
 
 impl Queue {
-    pub fn new(records: Arc<Records>, config: &EventsConfig) -> Queue {
-        Queue { records, config: config.clone(), wake: (Mutex::new(false), Condvar::new()) }
+    /// Fails when `[events.mail]` or `[events.sms]` is not usable.
+    pub fn new(records: Arc<Records>, config: &EventsConfig) -> Result<Queue, String> {
+        let transports = Transports::new(&config.mail, &config.sms)?;
+        Ok(Queue { records, config: config.clone(), transports, wake: (Mutex::new(false), Condvar::new()) })
     }
 
     /// Tells the worker that something was queued.
@@ -194,8 +200,8 @@ impl Queue {
                         d.state = State::Failed;
                         tracing::warn!(id = %d.id, event = %d.event, error = %why, "delivery given up");
                     } else {
-                        let backoff =
-                            self.config.backoff_s.max(0.01) as f64 * f64::from(1u32 << d.attempts.min(20) >> 1);
+                        let doublings = d.attempts.clamp(1, 20) as i32 - 1;
+                        let backoff = f64::from(self.config.backoff_s.max(0.01)) * 2f64.powi(doublings);
                         d.next_ns = util::now_ns() + (backoff.min(86_400.0) * 1e9) as i64;
                         next = next.min(d.next_ns);
                         tracing::info!(id = %d.id, event = %d.event, attempt = d.attempts, error = %why, "delivery failed, will retry");
@@ -232,10 +238,8 @@ impl Queue {
                 );
                 super::http::post_json(url, &[], json!({ "text": text }).to_string().as_bytes(), timeout)
             }
-            Target::Email { recipients } => {
-                tracing::info!(to = ?recipients, event = %d.event, body = %d.body, "notification e-mail (log transport)");
-                Ok(())
-            }
+            Target::Email { recipients } => self.transports.email(recipients, &Message::of(&d.event, &d.body), timeout),
+            Target::Sms { to } => self.transports.sms(to, &Message::of(&d.event, &d.body), timeout),
         }
     }
 }
@@ -244,6 +248,7 @@ fn target_key(t: &Target) -> String {
     match t {
         Target::Webhook { url, .. } | Target::Slack { url } => url.clone(),
         Target::Email { recipients } => recipients.join(","),
+        Target::Sms { to } => format!("sms:{to}"),
     }
 }
 

@@ -1,15 +1,17 @@
 //! Verification codes for contacts (P-49..P-52, A-18): 6 random digits
 //! bound to (person, channel, phone or e-mail), stored only as a salted
 //! HMAC, valid `ttl_s` (10 minutes), single use, `max_attempts` (5) wrong
-//! tries; a new send replaces the previous code. Codes go out through a
-//! [`Sender`]; the default one logs them (spec: the `dev` sender).
-
-use std::sync::Arc;
+//! tries; a new send replaces the previous code. The message is queued in
+//! the same write as the code and goes out through the delivery queue's
+//! transports (`[events.mail]`, `[events.sms]`), whose default `log`
+//! transport is the spec's `dev` sender.
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::{Contact, People, PeopleError, Person};
+use crate::notify::{Delivery, Target, queue};
 use crate::store::{IndexValue, JsonRecord};
 use crate::util;
 
@@ -19,15 +21,13 @@ use crate::util;
 pub struct CodesConfig {
     pub ttl_s: u64,
     pub max_attempts: u32,
-    /// `log`: codes are written to the log (development, tests).
-    pub sender: String,
     /// Six digits every send uses instead of a random code (tests only; empty: random).
     pub fixed_code: String,
 }
 
 impl Default for CodesConfig {
     fn default() -> Self {
-        CodesConfig { ttl_s: 600, max_attempts: 5, sender: "log".into(), fixed_code: String::new() }
+        CodesConfig { ttl_s: 600, max_attempts: 5, fixed_code: String::new() }
     }
 }
 
@@ -36,9 +36,6 @@ impl CodesConfig {
         let six_digits = self.fixed_code.len() == 6 && self.fixed_code.bytes().all(|b| b.is_ascii_digit());
         if !(self.fixed_code.is_empty() || six_digits) {
             return Err("people.codes.fixed_code must be empty or six digits".into());
-        }
-        if self.sender != "log" {
-            return Err(format!("people.codes.sender {:?}: only \"log\" is available", self.sender));
         }
         if self.ttl_s == 0 || self.max_attempts == 0 {
             return Err("people.codes.ttl_s and max_attempts must be at least 1".into());
@@ -52,21 +49,6 @@ impl CodesConfig {
 pub enum Channel {
     Sms,
     Email,
-}
-
-/// Where codes go out.
-pub trait Sender: Send + Sync {
-    fn send(&self, channel: Channel, to: &str, code: &str) -> Result<(), String>;
-}
-
-/// Writes the code to the log.
-pub struct LogSender;
-
-impl Sender for LogSender {
-    fn send(&self, channel: Channel, to: &str, code: &str) -> Result<(), String> {
-        tracing::info!(?channel, to, code, "verification code (log sender)");
-        Ok(())
-    }
 }
 
 /// A pending code: only its salted hash is kept.
@@ -116,13 +98,12 @@ fn digest(salt: &str, code: &str) -> String {
 
 pub struct Codes {
     config: CodesConfig,
-    sender: Arc<dyn Sender>,
 }
 
 impl Codes {
     pub fn new(config: &CodesConfig) -> Result<Codes, String> {
         config.validate()?;
-        Ok(Codes { config: config.clone(), sender: Arc::new(LogSender) })
+        Ok(Codes { config: config.clone() })
     }
 
     fn fresh_code(&self) -> String {
@@ -142,7 +123,7 @@ impl Codes {
 }
 
 impl People {
-    /// P-49/P-51: a new code for `target` of `person_id`, sent through the sender.
+    /// P-49/P-51: a new code for `target` of `person_id`, queued for its transport.
     pub fn send_code(&self, company: &str, person_id: &str, channel: Channel, target: &str) -> Result<(), PeopleError> {
         let target = normalize(channel, target);
         let code = self.codes.fresh_code();
@@ -152,7 +133,7 @@ impl People {
             s
         });
         let ttl_ns = i64::try_from(self.codes.config.ttl_s).unwrap_or(i64::MAX / 2).saturating_mul(1_000_000_000);
-        self.records().write(|tx| {
+        self.write(|tx| {
             if tx.get::<Person>(company, person_id)?.is_none() {
                 return Err(PeopleError::NotFound("Person"));
             }
@@ -169,9 +150,14 @@ impl People {
                 used: false,
             };
             tx.put(company, &record)?;
+            let to = match channel {
+                Channel::Sms => Target::Sms { to: target.clone() },
+                Channel::Email => Target::Email { recipients: vec![target.clone()] },
+            };
+            let body = json!({ "code": code, "expires_in_min": self.codes.config.ttl_s.div_ceil(60) });
+            queue::enqueue(tx, company, &Delivery::new(to, "verification_code", body))?;
             Ok(())
-        })?;
-        self.codes.sender.send(channel, &target, &code).map_err(PeopleError::Internal)
+        })
     }
 
     /// P-50/P-52: checks `code`; on success every contact of the person with

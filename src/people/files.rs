@@ -285,7 +285,7 @@ mod tests {
             crate::store::Records::open(&crate::store::StoreConfig { data_dir: dir.clone(), key: "07".repeat(32) })
                 .expect("open"),
         );
-        let queue = std::sync::Arc::new(crate::notify::Queue::new(records.clone(), &Default::default()));
+        let queue = std::sync::Arc::new(crate::notify::Queue::new(records.clone(), &Default::default()).unwrap());
         let people = People::new(records, queue, &super::super::PeopleConfig::default()).expect("people");
         let upload = Upload {
             model: "person_bank_data".into(),

@@ -14,6 +14,7 @@ pub mod codes;
 pub mod curp;
 pub mod events;
 pub mod files;
+pub mod sheet;
 pub mod transfer;
 
 pub use catalogs::{Catalog, CatalogItem, Catalogs};
@@ -33,11 +34,21 @@ pub struct PeopleConfig {
 }
 
 /// `[people.files]`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilesConfig {
     /// The temporary-file store of P-69: a folder with one file per `file_tmp_id` (empty: none).
     pub temporary_dir: String,
+    /// P-68: the time limit of fetching one URL, connection included.
+    pub fetch_timeout_s: f32,
+    /// P-68 may fetch from loopback and private addresses (tests, closed networks).
+    pub allow_private_urls: bool,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig { temporary_dir: String::new(), fetch_timeout_s: 10.0, allow_private_urls: false }
+    }
 }
 
 impl PeopleConfig {

@@ -54,6 +54,14 @@ fn contact_of(people: &People, company: &str, person: &str) -> Result<Option<Con
     Ok(all.into_iter().max_by_key(|c| (c.record.created_ns, c.seq)).map(|c| c.record))
 }
 
+/// A sheet as text: the header row, then each data row with its 1-based
+/// number (its distance below the header) and its cells, or why it is unreadable.
+#[derive(Debug)]
+pub struct Table {
+    pub header: Vec<String>,
+    pub rows: Vec<(usize, Result<Vec<String>, String>)>,
+}
+
 /// One row of an import: its number, the national id it upserts, and how
 /// it makes the person from the existing one (or from nothing).
 pub struct UpsertRow {

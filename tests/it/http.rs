@@ -241,3 +241,107 @@ impl Hooks {
         self.hits.recv_timeout(within).expect("a webhook delivery in time")
     }
 }
+
+/// A real SMTP server on loopback (`python3 -m aiosmtpd`, installed by
+/// `make test`): every message it accepts is printed, and kept here.
+pub struct Smtp {
+    pub port: u16,
+    child: std::process::Child,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Smtp {
+    pub fn start() -> Smtp {
+        use std::io::BufRead;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let mut child = Command::new("python3")
+            .args(["-u", "-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .env("PYTHONPATH", root().join(".cache/testdeps"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn aiosmtpd (run `make test`, which installs it)");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let out = child.stdout.take().expect("stdout");
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let mut s = sink.lock().expect("lock");
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "aiosmtpd did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Smtp { port, child, seen }
+    }
+
+    /// The first whole message that contains `needle`, waiting up to `within`.
+    pub fn message_with(&self, needle: &str, within: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let all = self.seen.lock().expect("lock").clone();
+            for m in all.split("---------- MESSAGE FOLLOWS ----------").skip(1) {
+                if let Some((body, _)) = m.split_once("------------ END MESSAGE ------------")
+                    && body.contains(needle)
+                {
+                    return body.to_string();
+                }
+            }
+            assert!(started.elapsed() < within, "no e-mail with {needle:?} in time; the server saw:\n{all}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One path a [`serve_files`] server answers: status, body, and a delay before the answer.
+pub struct Served {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub delay: Duration,
+}
+
+/// A loopback HTTP server of fixed answers by path (404 for the rest); its base URL.
+pub fn serve_files(routes: Vec<(&'static str, Served)>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let routes: Arc<std::collections::HashMap<&'static str, Served>> = Arc::new(routes.into_iter().collect());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let routes = routes.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                let mut first = String::new();
+                let _ = reader.read_line(&mut first);
+                let path = first.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                let missing = Served { status: 404, body: b"no such file".to_vec(), delay: Duration::ZERO };
+                let answer = routes.get(path.split('?').next().unwrap_or("")).unwrap_or(&missing);
+                std::thread::sleep(answer.delay);
+                let head = format!(
+                    "HTTP/1.1 {} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n",
+                    answer.status,
+                    answer.body.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(&answer.body);
+            });
+        }
+    });
+    base
+}

@@ -649,6 +649,19 @@ fn export_and_import_csv_round_trip_with_row_errors() {
     expect(&r, 415);
     // Nothing above harmed what was stored.
     assert_eq!(expect(&a.get("/api/v1/people"), 200)["data"].as_array().map(Vec::len), Some(4));
+    // A real XLSX: rows numbered below the header as in a CSV.
+    let sheet = rostro::people::sheet::write_xlsx(&[
+        vec!["national_id".into(), "name".into(), "birthdate".into()],
+        vec!["XLSX00000000000001".into(), "Hoja".into(), "1991-03-04".into()],
+        vec!["XLSX00000000000002".into(), "Mala".into(), "yesterday".into()],
+    ]);
+    let (ct, body) = multipart(&[("file", Some("people.xlsx"), &sheet)]);
+    let r =
+        request(addr, "POST", "/api/v1/people/import", &[("Authorization", &auth), ("Content-Type", &ct)], Some(&body));
+    let errors = expect(&r, 200);
+    assert_eq!((errors[0]["row"].as_u64(), errors.as_array().map(Vec::len)), (Some(2), Some(1)), "{errors}");
+    let hoja = expect(&a.get("/api/v1/people/national-id/XLSX00000000000001"), 200);
+    assert_eq!((hoja["name"].as_str(), hoja["birthdate"].as_str()), (Some("Hoja"), Some("1991-03-04")));
 }
 
 #[test]
@@ -890,4 +903,175 @@ fn queued_deliveries_survive_a_kill() {
         "{body}"
     );
     assert!(hooks.hits.recv_timeout(std::time::Duration::from_millis(800)).is_err(), "delivered twice");
+}
+
+/// The digits after `lead` in `text`.
+fn code_after(text: &str, lead: &str) -> String {
+    let at = text.find(lead).unwrap_or_else(|| panic!("no {lead:?} in {text}")) + lead.len();
+    text[at..].chars().take_while(char::is_ascii_digit).collect()
+}
+
+/// Verification codes by a real SMTP server and an HTTP SMS gateway (retried
+/// after a 500), random codes read back from what was sent; an e-mail channel
+/// is delivered by SMTP too.
+#[test]
+fn codes_and_email_channels_go_out_by_smtp_and_sms_by_the_gateway() {
+    use std::time::Duration;
+    let smtp = crate::http::Smtp::start();
+    let gateway = crate::http::Hooks::start(&[500]);
+    let (port, url) = (smtp.port, gateway.url.clone());
+    let addr = in_process("people-transports", move |c| {
+        c.events.mail.transport = "smtp".into();
+        c.events.mail.port = port;
+        c.events.mail.from = "Rostro <codes@rostro.test>".into();
+        c.events.sms.transport = "http".into();
+        c.events.sms.url = url;
+        c.events.sms.headers.insert("authorization".into(), "Bearer gw-token".into());
+        c.events.backoff_s = 0.1;
+    });
+    let a = Client { addr, key: KEY_A };
+    let pid =
+        expect(&a.post("/api/v1/people", &person("PESJ880212HDFHLX01")), 201)["id"].as_str().expect("id").to_string();
+    let contact = json!({"person_id": pid, "email": "ana@example.com", "phone": "525546134819"});
+    let cid = expect(&a.post("/api/v1/person-contacts", &contact), 201)["id"].as_str().expect("id").to_string();
+
+    let send = json!({"person_id": pid, "email": "Ana@Example.com"});
+    assert_eq!(expect(&a.post("/api/v1/person-contacts/email-code", &send), 200), "Email code send");
+    let mail = smtp.message_with("To: ana@example.com", Duration::from_secs(20));
+    assert!(
+        mail.contains("From: Rostro <codes@rostro.test>") && mail.contains("Subject: Your verification code"),
+        "{mail}"
+    );
+    let code = code_after(&mail, "Your verification code is ");
+    assert_eq!(code.len(), 6, "{mail}");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let verify = |code: &str| json!({"person_id": pid, "email": "ana@example.com", "code": code});
+    expect(&a.post("/api/v1/person-contacts/email-code/verify", &verify(wrong)), 422);
+    assert_eq!(expect(&a.post("/api/v1/person-contacts/email-code/verify", &verify(&code)), 200), "Phone validated");
+    assert_eq!(expect(&a.get(&format!("/api/v1/person-contacts/{cid}")), 200)["email_confirmation"], true);
+
+    let send = json!({"person_id": pid, "phone": "525546134819"});
+    assert_eq!(expect(&a.post("/api/v1/person-contacts/sms-code", &send), 200), "Sms code send");
+    let refused = gateway.next(Duration::from_secs(10));
+    let retried = gateway.next(Duration::from_secs(10));
+    assert_eq!(refused.body, retried.body, "the retry repeats the message");
+    assert_eq!(retried.headers.get("authorization").map(String::as_str), Some("Bearer gw-token"));
+    let sms: Value = serde_json::from_slice(&retried.body).expect("JSON");
+    assert_eq!(sms["to"], "525546134819", "{sms}");
+    let code = code_after(sms["message"].as_str().expect("message"), "Your verification code is ");
+    let verify = json!({"person_id": pid, "phone": "525546134819", "code": code});
+    assert_eq!(expect(&a.post("/api/v1/person-contacts/sms-code/verify", &verify), 200), "Phone validated");
+    assert_eq!(expect(&a.get(&format!("/api/v1/person-contacts/{cid}")), 200)["sms_confirmation"], true);
+
+    let channel = json!({"name": "Ops", "type": "email", "active": true, "events": ["person_register"],
+        "config": {"recipients": ["ops@example.com"]}});
+    expect(&a.post("/api/v1/notification-channels", &channel), 201);
+    let p = expect(&a.post("/api/v1/people", &person("GOMA900101MDFMRN02")), 201);
+    let mail = smtp.message_with("To: ops@example.com", Duration::from_secs(20));
+    assert!(mail.contains("Subject: Rostro: person_register"), "{mail}");
+    assert!(mail.contains(p["id"].as_str().expect("id")), "{mail}");
+}
+
+/// P-68 over a real loopback file server: JSON and multipart, bytes sniffed,
+/// and every failure (404, too big, too slow, not a URL) a 422 naming the URL
+/// with nothing stored.
+#[test]
+fn files_from_urls_are_fetched_within_limits_or_not_at_all() {
+    use crate::http::{Served, serve_files};
+    use std::time::Duration;
+    let photo = std::fs::read(crate::common::fixture("obama.jpg")).expect("fixture");
+    let png = {
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::RgbImage::new(4, 4).write_to(&mut out, image::ImageFormat::Png).expect("png");
+        out.into_inner()
+    };
+    let ok = |body: Vec<u8>| Served { status: 200, body, delay: Duration::ZERO };
+    let base = serve_files(vec![
+        ("/ine/front.jpg", ok(photo.clone())),
+        ("/proof.png", ok(png)),
+        ("/big.bin", ok(vec![1u8; 2 * 1024 * 1024 + 1])),
+        ("/slow.jpg", Served { status: 200, body: photo.clone(), delay: Duration::from_secs(3) }),
+        ("/empty", ok(Vec::new())),
+    ]);
+    let addr = in_process("people-from-urls", |c| {
+        c.people.files.allow_private_urls = true;
+        c.people.files.fetch_timeout_s = 1.0;
+    });
+    let a = Client { addr, key: KEY_A };
+    let pid =
+        expect(&a.post("/api/v1/people", &person("PESJ880212HDFHLX01")), 201)["id"].as_str().expect("id").to_string();
+    let count = || expect(&a.get(&format!("/api/v1/files?model=person&model_id={pid}")), 200);
+    let body = |urls: Vec<String>| json!({"files": urls, "model": "person", "model_id": pid, "collection": "ine"});
+
+    let two = vec![format!("{base}/ine/front.jpg?v=2"), format!("{base}/proof.png")];
+    assert_eq!(expect(&a.post("/api/v1/files/from-urls", &body(two)), 200), "Files saved");
+    let list = count();
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(
+        (list[0]["mime"].as_str(), list[0]["size"].as_u64(), list[0]["name"].as_str()),
+        (Some("image/jpeg"), Some(photo.len() as u64), Some("front.jpg")),
+        "{list}"
+    );
+    assert_eq!((list[1]["mime"].as_str(), list[1]["collection"].as_str()), (Some("image/png"), Some("ine")));
+
+    // Multipart: one part per URL.
+    let url = format!("{base}/proof.png");
+    let (ct, form) = multipart(&[
+        ("files[]", None, url.as_bytes()),
+        ("files[]", None, url.as_bytes()),
+        ("model", None, b"person"),
+        ("model_id", None, pid.as_bytes()),
+    ]);
+    let auth = format!("Bearer {KEY_A}");
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/files/from-urls",
+        &[("Authorization", &auth), ("Content-Type", &ct)],
+        Some(&form),
+    );
+    assert_eq!(expect(&r, 200), "Files saved");
+    assert_eq!(count().as_array().map(Vec::len), Some(4));
+
+    // Each failure names its URL; the good URL before it is not stored either.
+    for (path, why) in [
+        ("/missing.jpg", "HTTP 404"),
+        ("/big.bin", "larger than"),
+        ("/slow.jpg", "within 1 s"),
+        ("/empty", "empty file"),
+    ] {
+        let urls = vec![format!("{base}/proof.png"), format!("{base}{path}")];
+        let r = expect(&a.post("/api/v1/files/from-urls", &body(urls)), 422);
+        let message = r["errors"]["files.1"][0].as_str().unwrap_or_default();
+        assert!(message.contains(&format!("{base}{path}")) && message.contains(why), "{path}: {r}");
+    }
+    assert_eq!(count().as_array().map(Vec::len), Some(4), "a refused request stored nothing");
+    expect_fields(&a.post("/api/v1/files/from-urls", &body(vec![])), &["files"]);
+    expect_fields(&a.post("/api/v1/files/from-urls", &body(vec!["file:///etc/passwd".into()])), &["files.0"]);
+    let mut orphan = body(vec![format!("{base}/proof.png")]);
+    orphan["model_id"] = json!("6f1f7c2e-1111-4222-8333-444455556666");
+    expect_fields(&a.post("/api/v1/files/from-urls", &orphan), &["model_id"]);
+}
+
+/// By default P-68 does not reach this box or its network: a loopback URL
+/// (here a live file server) is refused before anything is asked of it.
+#[test]
+fn files_from_urls_refuse_loopback_by_default() {
+    let base = crate::http::serve_files(vec![(
+        "/ok.txt",
+        crate::http::Served { status: 200, body: b"words".to_vec(), delay: std::time::Duration::ZERO },
+    )]);
+    let addr = in_process("people-from-urls-default", |_| {});
+    let a = Client { addr, key: KEY_A };
+    let pid =
+        expect(&a.post("/api/v1/people", &person("PESJ880212HDFHLX01")), 201)["id"].as_str().expect("id").to_string();
+    let r = expect(
+        &a.post(
+            "/api/v1/files/from-urls",
+            &json!({"files": [format!("{base}/ok.txt")], "model": "person", "model_id": pid}),
+        ),
+        422,
+    );
+    assert!(r["errors"]["files.0"][0].as_str().is_some_and(|m| m.contains("not a public address")), "{r}");
+    assert_eq!(expect(&a.get(&format!("/api/v1/files?model=person&model_id={pid}")), 200), json!([]));
 }

@@ -1,5 +1,4 @@
-//! Files (P-67, P-69..P-72) and the signed download X-01. `from-urls`
-//! (P-68) is not served yet.
+//! Files (P-67..P-72) and the signed download X-01.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,6 +13,7 @@ use crate::util;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/v1/files/from-temporary").route(web::post().to(from_temporary)))
+        .service(resource("/api/v1/files/from-urls").route(web::post().to(from_urls)))
         .service(
             resource("/api/v1/files")
                 .route(web::post().to(upload))
@@ -94,29 +94,98 @@ async fn upload(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
     Ok(ok(StatusCode::OK, "File saved"))
 }
 
+/// A JSON body, or a multipart form of text fields where `files` is an
+/// array: a JSON array in one part, or one part per item (`files`,
+/// `files[]` or `files[N]` repeated).
+async fn form_or_json(state: &AppState, req: &HttpRequest, payload: web::Payload) -> Result<Input, PeopleApiError> {
+    if super::super::mime(req) != "multipart/form-data" {
+        return super::body(state, req, payload).await;
+    }
+    let form = parts(state, req, payload, super::MAX_JSON, super::MAX_JSON, || {
+        PeopleApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the form exceeds 1 MiB")
+    })
+    .await?;
+    let mut map = serde_json::Map::new();
+    let mut items = Vec::new();
+    for p in form {
+        let text = String::from_utf8_lossy(&p.bytes).trim().to_string();
+        if p.name == "files" || p.name.starts_with("files[") {
+            match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Array(list)) => items.extend(list),
+                Ok(v @ Value::Object(_)) => items.push(v),
+                _ => items.push(Value::String(text)),
+            }
+        } else {
+            map.insert(p.name, Value::String(text));
+        }
+    }
+    if !items.is_empty() {
+        map.insert("files".into(), Value::Array(items));
+    }
+    Ok(Input::new(map))
+}
+
+/// The most URLs one P-68 request may name.
+const MAX_URLS: usize = 20;
+
+/// P-68: `files` (http URLs, 1..=20), `model`, `model_id`, `collection`; each
+/// URL is fetched (`people.files.fetch_timeout_s`, 2 MiB, public addresses
+/// only unless `allow_private_urls`); any failure is a 422 naming the URL, and
+/// then nothing is stored.
+async fn from_urls(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
+    let c = company(&state, &req)?;
+    let mut input = form_or_json(&state, &req, payload).await?;
+    let (model, model_id, collection) = target(&mut input);
+    let urls = input.strings("files");
+    let urls = input.require("files", urls, Vec::is_empty);
+    if let Some(u) = &urls {
+        if u.len() > MAX_URLS {
+            input.error("files", format!("The files may not have more than {MAX_URLS} items."));
+        }
+        for (i, url) in u.iter().enumerate() {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                input.error(&format!("files.{i}"), "The files item must be an http or https URL.");
+            }
+        }
+    }
+    input.finish().map_err(PeopleApiError::invalid)?;
+    let (model, model_id, urls) = (model.unwrap_or_default(), model_id.unwrap_or_default(), urls.unwrap_or_default());
+    let files = &state.config.people.files;
+    let limits = crate::notify::http::FetchLimits {
+        timeout: std::time::Duration::from_secs_f32(files.fetch_timeout_s.clamp(0.1, 600.0)),
+        max_bytes: MAX_FILE,
+        allow_private: files.allow_private_urls,
+    };
+    blocking(&state, move |p| {
+        let mut uploads = Vec::new();
+        for (i, url) in urls.iter().enumerate() {
+            let bytes = crate::notify::http::fetch(url, limits).map_err(|why| {
+                crate::people::field_error(&format!("files.{i}"), format!("{url} could not be fetched: {why}."))
+            })?;
+            if bytes.is_empty() {
+                return Err(crate::people::field_error(&format!("files.{i}"), format!("{url} sent an empty file.")));
+            }
+            let name = url.split(['?', '#']).next().and_then(|u| u.rsplit('/').next()).unwrap_or_default();
+            uploads.push(Upload {
+                model: model.clone(),
+                model_id: model_id.clone(),
+                collection: collection.clone(),
+                name: if name.is_empty() { "file".into() } else { name.to_string() },
+                bytes,
+                custom_properties: json!({"source_url": url}),
+            });
+        }
+        p.attach(&c, uploads)
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, "Files saved"))
+}
+
 /// P-69: files of the configured temporary-file store (`people.files.temporary_dir`, one
 /// file per `file_tmp_id`). `async=true` answers "Files queued" and stores them afterwards.
 async fn from_temporary(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
     let c = company(&state, &req)?;
-    let mut input = if super::super::mime(&req) == "multipart/form-data" {
-        let form = parts(&state, &req, payload, super::MAX_JSON, super::MAX_JSON, || {
-            PeopleApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the form exceeds 1 MiB")
-        })
-        .await?;
-        let mut map = serde_json::Map::new();
-        for p in form {
-            let text = String::from_utf8_lossy(&p.bytes).to_string();
-            let value = if p.name == "files" {
-                serde_json::from_str(&text).unwrap_or(Value::String(text))
-            } else {
-                Value::String(text)
-            };
-            map.insert(p.name, value);
-        }
-        Input::new(map)
-    } else {
-        super::body(&state, &req, payload).await?
-    };
+    let mut input = form_or_json(&state, &req, payload).await?;
     let run_async = match input.boolean("async") {
         Val::Set(b) => b,
         _ => false,

@@ -20,7 +20,7 @@ mod channels;
 mod contacts;
 mod files;
 mod persons;
-mod transfer;
+pub mod transfer;
 
 /// JSON bodies of this API (spec §1.8).
 const MAX_JSON: usize = 1024 * 1024;

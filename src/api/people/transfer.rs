@@ -1,6 +1,7 @@
 //! People in bulk: P-20 export (CSV download, A-28) and P-21 import
-//! (multipart `file`, A-29): a header row of export column names, each row
-//! upserted by `national_id` as P-25 does, every bad row reported by number.
+//! (multipart `file`, CSV or XLSX, A-29): a header row of export column
+//! names, each row upserted by `national_id` as P-25 does, every bad row
+//! reported by number. `rostro people import` runs the same code.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,13 +11,13 @@ use super::persons::{Mode, person_patch};
 use super::{Answer, PeopleApiError, blocking, body, company, ok, resource};
 use crate::api::fields::{Input, Val};
 use crate::app::AppState;
-use crate::people::transfer::{Export, PERSON_COLUMNS, UpsertRow};
-use crate::people::{FieldErrors, PeopleError, Person};
+use crate::people::transfer::{Export, PERSON_COLUMNS, Table, UpsertRow};
+use crate::people::{FieldErrors, People, PeopleError, Person};
 
 /// The largest import file.
 const MAX_IMPORT: usize = 64 * 1024 * 1024;
 /// Rows per record write.
-const CHUNK: usize = 500;
+pub const CHUNK: usize = 500;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/v1/people/export").route(web::post().to(export)))
@@ -64,20 +65,41 @@ fn describe(errors: &FieldErrors) -> String {
     errors.iter().map(|(f, m)| format!("{f}: {}", m.join(" "))).collect::<Vec<_>>().join("; ")
 }
 
-/// Parses the CSV into rows to upsert and the rows refused already.
-fn parse_csv(bytes: &[u8]) -> Result<(Vec<UpsertRow>, Vec<Value>), PeopleApiError> {
+fn file_error(message: String) -> PeopleApiError {
+    PeopleApiError::from(crate::people::field_error("file", message))
+}
+
+/// An RFC 4180 CSV.
+fn read_csv(bytes: &[u8]) -> Result<Table, PeopleApiError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| {
-            PeopleApiError::from(crate::people::field_error(
-                "file",
-                format!("The file has no readable header row: {e}"),
-            ))
-        })?
+        .map_err(|e| file_error(format!("The file has no readable header row: {e}")))?
         .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .map(str::to_string)
         .collect();
+    let rows = reader
+        .records()
+        .enumerate()
+        .map(|(n, r)| (n + 1, r.map(|r| r.iter().map(str::to_string).collect()).map_err(|e| e.to_string())))
+        .collect();
+    Ok(Table { header, rows })
+}
+
+/// The CSV or (by its ZIP signature) XLSX `bytes` as rows to upsert and the rows refused already.
+pub fn parse_import(bytes: &[u8]) -> Result<(Vec<UpsertRow>, Vec<Value>), PeopleApiError> {
+    let table = if bytes.starts_with(b"PK\x03\x04") {
+        crate::people::sheet::read_xlsx(bytes).map_err(file_error)?
+    } else {
+        read_csv(bytes)?
+    };
+    parse_table(table)
+}
+
+/// The rows of `table` to upsert, and the rows refused already.
+fn parse_table(table: Table) -> Result<(Vec<UpsertRow>, Vec<Value>), PeopleApiError> {
+    let header: Vec<String> =
+        table.header.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect();
     if !header.iter().any(|h| h == "national_id") {
         return Err(crate::people::field_error("file", "The header row must name a national_id column.").into());
     }
@@ -86,8 +108,7 @@ fn parse_csv(bytes: &[u8]) -> Result<(Vec<UpsertRow>, Vec<Value>), PeopleApiErro
         .map(|h| PERSON_COLUMNS.iter().copied().find(|c| c == h && !["id", "created_at", "updated_at"].contains(c)))
         .collect();
     let (mut rows, mut refused) = (Vec::new(), Vec::new());
-    for (n, record) in reader.records().enumerate() {
-        let row = n + 1;
+    for (row, record) in table.rows {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
@@ -154,23 +175,36 @@ async fn import(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
         }
         (Some(f), None) => f,
     };
-    if file.starts_with(b"PK\x03\x04") {
-        return Err(crate::people::field_error("file", "XLSX files are not read yet: export the sheet as CSV.").into());
-    }
-    let (rows, mut errors) = parse_csv(&file)?;
+    let (rows, errors) = parse_import(&file)?;
+    let errors = blocking(&state, move |p| upsert_in_chunks(p, &c, rows, errors, &mut |_, _| {})).await?;
+    Ok(ok(StatusCode::OK, errors))
+}
+
+/// Upserts `rows` in chunks of [`CHUNK`], one record write each, calling
+/// `progress(rows done, rows in all)` after each write has committed; returns
+/// `refused` with the rows that failed their checks, in row order.
+pub fn upsert_in_chunks(
+    people: &People,
+    company: &str,
+    rows: Vec<UpsertRow>,
+    mut refused: Vec<Value>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Value>, PeopleError> {
+    let total = rows.len();
     let mut rows = rows.into_iter().peekable();
+    let mut done = 0;
     while rows.peek().is_some() {
         let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
-        let company = c.clone();
-        let failed = blocking(&state, move |p| p.upsert_rows(&company, chunk)).await?;
-        for (row, e) in failed {
+        done += chunk.len();
+        for (row, e) in people.upsert_rows(company, chunk)? {
             let message = match e {
                 PeopleError::Validation(f) => describe(&f),
                 other => other.to_string(),
             };
-            errors.push(row_error(row, message));
+            refused.push(row_error(row, message));
         }
+        progress(done, total);
     }
-    errors.sort_by_key(|e| e["row"].as_u64());
-    Ok(ok(StatusCode::OK, errors))
+    refused.sort_by_key(|e| e["row"].as_u64());
+    Ok(refused)
 }

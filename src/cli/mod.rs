@@ -1,5 +1,8 @@
 //! The `detect`, `compare` and `embed` commands: files in, readable text or
-//! JSON lines out. Argument parsing lives in `main.rs`.
+//! JSON lines out, and the operator commands of [`people`]. Argument parsing
+//! lives in `main.rs`.
+
+pub mod people;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
