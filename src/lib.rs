@@ -3,7 +3,7 @@
 //!
 //! Layers, each using only those below it (`tests/it/tidy.rs` checks):
 //! util; decode, vision, gallery, video, metrics, store; biometrics, engine;
-//! auth, serving, notify, service, people; config; app; api, stream (which
+//! auth, serving, notify, service, people; config; app, routes; api, stream (which
 //! never use each other); serve; cli, kiosk, loadgen.
 
 pub mod api;
@@ -20,6 +20,7 @@ pub mod loadgen;
 pub mod metrics;
 pub mod notify;
 pub mod people;
+pub mod routes;
 pub mod serve;
 pub mod service;
 pub mod serving;

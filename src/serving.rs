@@ -14,6 +14,8 @@ pub struct ServerConfig {
     pub queue: usize,
     pub max_body: usize,
     pub body_timeout_s: f32,
+    /// The Swagger UI files of `/docs` (fetched by `make setup`).
+    pub docs_assets: String,
 }
 
 impl Default for ServerConfig {
@@ -26,6 +28,7 @@ impl Default for ServerConfig {
             queue: 16,
             max_body: 15 * 1024 * 1024,
             body_timeout_s: 30.0,
+            docs_assets: "web/vendor/swagger-ui".into(),
         }
     }
 }

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 pub mod fields;
+pub mod openapi;
 mod passwordless;
 pub mod people;
 
@@ -295,9 +296,13 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 
 /// The REST routes and the operational pages (health, metrics, kiosk).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
-        .route("/metrics", web::get().to(metrics))
-        .route("/kiosk", web::get().to(kiosk))
+    use crate::routes::documented;
+    cfg.route(documented("/health"), web::get().to(health))
+        .route(documented("/metrics"), web::get().to(metrics))
+        .route(documented("/kiosk"), web::get().to(kiosk))
+        .route(documented("/openapi.json"), web::get().to(openapi::openapi_json))
+        .route(documented("/docs"), web::get().to(openapi::docs_page))
+        .route(documented("/docs/{file}"), web::get().to(openapi::docs_asset))
         .configure(passwordless::routes)
         .configure(people::routes);
 }

@@ -17,7 +17,7 @@ use crate::util;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Static segments first: they win over `{id}`.
     cfg.service(
-        web::scope("/api/v1/passwordless/client")
+        web::scope(SCOPE)
             // PL-01, PL-02: enrol by video, by image.
             .service(resource("/enroll").route(web::post().to(|s, r, p| enroll(s, r, p, true))))
             .service(resource("/face-enroll").route(web::post().to(|s, r, p| enroll(s, r, p, false))))
@@ -35,8 +35,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// A resource whose unsupported methods get a 405 in the error envelope.
+const SCOPE: &str = "/api/v1/passwordless/client";
+
+/// A resource of [`SCOPE`] whose unsupported methods get a 405 in the error envelope.
 fn resource(path: &str) -> actix_web::Resource {
+    crate::routes::documented(&format!("{SCOPE}{path}"));
     web::resource(path).default_service(web::to(|req: HttpRequest| async move {
         let ctx = Ctx::new(&req);
         Err::<HttpResponse, _>(

@@ -17,7 +17,9 @@ use crate::metrics::Metrics;
 
 /// The stream routes: kiosk sessions and the access-event feed.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/stream", web::get().to(ws::stream)).route("/v1/events", web::get().to(events::feed));
+    use crate::routes::documented;
+    cfg.route(documented("/v1/stream"), web::get().to(ws::stream))
+        .route(documented("/v1/events"), web::get().to(events::feed));
 }
 
 /// An error before the WebSocket upgrade, in the Passwordless envelope

@@ -54,7 +54,7 @@ const LAYERS: &[&[&str]] = &[
     &["biometrics", "engine"],
     &["auth", "serving", "notify", "service", "people"],
     &["config"],
-    &["app"],
+    &["app", "routes"],
     &["api", "stream"],
     &["serve"],
     &["cli", "kiosk", "loadgen"],

@@ -21,7 +21,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(delete)),
         )
         .service(resource("/api/v1/files/{id}/temporary-url").route(web::get().to(temporary_url)))
-        .service(web::resource("/api/v1/files/{id}/download").route(web::get().to(download)));
+        .service(
+            web::resource(crate::routes::documented("/api/v1/files/{id}/download")).route(web::get().to(download)),
+        );
 }
 
 fn media_json(m: &Media) -> Value {

@@ -260,7 +260,7 @@ fn encode(text: &str) -> String {
 /// A resource whose other methods get a 405 in this API's envelope; `PATCH`
 /// is accepted wherever `PUT` is (spec §1.8).
 pub fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|req: HttpRequest| async move {
+    web::resource(crate::routes::documented(path)).default_service(web::to(|req: HttpRequest| async move {
         Err::<HttpResponse, _>(PeopleApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("{} is not allowed on {}", req.method(), req.path()),

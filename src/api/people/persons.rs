@@ -36,13 +36,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         // Static segments before `{id}`.
         .service(resource("/api/v1/people/curp").route(web::post().to(from_curp)))
         .service(resource("/api/v1/people/upsert").route(web::post().to(upsert)))
-        .service(resource("/api/v1/people/national-id/{value}").route(web::get().to(by_national_id)))
+        .service(resource("/api/v1/people/national-id/{national_id}").route(web::get().to(by_national_id)))
         .service(
-            resource("/api/v1/people/facetec-id/{value}")
+            resource("/api/v1/people/facetec-id/{facetec_id}")
                 .route(web::get().to(|s, r, v| by_reference(s, r, v, "facetec_ref_id"))),
         )
         .service(
-            resource("/api/v1/people/external-id/{value}")
+            resource("/api/v1/people/external-id/{external_id}")
                 .route(web::get().to(|s, r, v| by_reference(s, r, v, "external_ref_id"))),
         )
         .service(resource("/api/v1/people").route(web::get().to(list)).route(web::post().to(create)))
