@@ -77,7 +77,9 @@ pub struct LoadPlan {
     pub addr: SocketAddr,
     pub base_path: String,
     pub key: String,
-    /// `face-enroll`, `face-verify`, `enroll`, `verify` or `facial`.
+    /// `face-enroll`, `face-verify`, `enroll`, `verify` or `facial` (Passwordless, with
+    /// `media`); `people-create` (P-15, a new national id each request) or
+    /// `people-list` (P-14, the newest page of 20).
     pub route: String,
     pub media: Vec<u8>,
     pub requests_per_client: usize,
@@ -113,23 +115,63 @@ impl LoadPlan {
         request(self.addr, "POST", &path, &[("Authorization", &auth), ("Content-Type", "application/json")], Some(body))
     }
 
+    /// Request `i` of client `client` in run `tag`: the People routes make their own bodies.
+    fn send_nth(&self, body: &[u8], tag: &str, client: usize, i: usize) -> Resp {
+        let auth = format!("Bearer {}", self.key);
+        match self.route.as_str() {
+            "people-create" => {
+                // 18 characters, as a CURP: unique per run, client and request.
+                let person = serde_json::json!({"national_id": format!("LD{tag}{client:02}{i:010}"),
+                    "name": format!("Load {client} {i}"), "first_lastname": "Test", "second_lastname": "Load",
+                    "nationality_id": 144});
+                let body = serde_json::to_vec(&person).expect("JSON");
+                let path = format!("{}/api/v1/people", self.base_path);
+                request(
+                    self.addr,
+                    "POST",
+                    &path,
+                    &[("Authorization", &auth), ("Content-Type", "application/json")],
+                    Some(&body),
+                )
+            }
+            "people-list" => {
+                let path = format!("{}/api/v1/people?page=1&per_page=20", self.base_path);
+                request(self.addr, "GET", &path, &[("Authorization", &auth)], None)
+            }
+            _ => self.send(body),
+        }
+    }
+
+    /// Whether the route sends `media`.
+    pub fn needs_media(&self) -> bool {
+        !self.route.starts_with("people-")
+    }
+
     /// `clients` threads, each sending `requests_per_client` requests back to back.
     /// `progress(done, total)` is called from the clients as answers arrive.
     pub fn run(&self, clients: usize, progress: &(dyn Fn(usize, usize) + Sync)) -> LoadResult {
         let total = clients * self.requests_per_client;
         let done = Arc::new(AtomicUsize::new(0));
-        let bodies: Vec<Vec<u8>> = (0..clients).map(|c| self.body(c)).collect();
+        let bodies: Vec<Vec<u8>> =
+            (0..clients).map(|c| if self.needs_media() { self.body(c) } else { Vec::new() }).collect();
+        let tag = {
+            let mut b = [0u8; 2];
+            crate::util::random_bytes(&mut b);
+            crate::util::hex(&b).to_uppercase()
+        };
+        let tag = &tag;
         let started = Instant::now();
         let samples: Vec<(u16, f64)> = std::thread::scope(|s| {
             let handles: Vec<_> = bodies
                 .iter()
-                .map(|body| {
+                .enumerate()
+                .map(|(client, body)| {
                     let done = done.clone();
                     s.spawn(move || {
                         (0..self.requests_per_client)
-                            .map(|_| {
+                            .map(|i| {
                                 let t = Instant::now();
-                                let r = self.send(body);
+                                let r = self.send_nth(body, tag, client, i);
                                 let ms = t.elapsed().as_secs_f64() * 1e3;
                                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                                 (r.status, ms)
@@ -141,9 +183,10 @@ impl LoadPlan {
             handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
         });
         let wall = started.elapsed().as_secs_f64();
-        let ok: Vec<f64> = samples.iter().filter(|(s, _)| *s == 200).map(|&(_, ms)| ms).collect();
+        let success = |s: u16| s == 200 || s == 201;
+        let ok: Vec<f64> = samples.iter().filter(|(s, _)| success(*s)).map(|&(_, ms)| ms).collect();
         let mut other: Vec<(u16, usize)> = Vec::new();
-        for &(status, _) in samples.iter().filter(|(s, _)| *s != 200) {
+        for &(status, _) in samples.iter().filter(|(s, _)| !success(*s)) {
             match other.iter_mut().find(|(s, _)| *s == status) {
                 Some(entry) => entry.1 += 1,
                 None => other.push((status, 1)),

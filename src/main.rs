@@ -89,12 +89,13 @@ enum Command {
         /// API key (default: the first of ROSTRO_API_KEYS).
         #[arg(long)]
         key: Option<String>,
-        /// Passwordless route: face-enroll, face-verify, facial, enroll (video) or verify (video).
+        /// Passwordless route: face-enroll, face-verify, facial, enroll (video) or verify
+        /// (video); or people-create (P-15) or people-list (P-14).
         #[arg(long, default_value = "face-verify")]
         route: String,
-        /// The photo (or video, for enroll/verify) every request sends.
+        /// The photo (or video, for enroll/verify) every Passwordless request sends.
         #[arg(long)]
-        media: PathBuf,
+        media: Option<PathBuf>,
         /// Client counts to run one after another, e.g. 1,8.
         #[arg(long, value_delimiter = ',', default_value = "1,8")]
         clients: Vec<usize>,
@@ -272,7 +273,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let files = ModelFiles::locate(args.models.as_deref());
     match args.command {
         Command::Load { url, key, route, media, clients, requests, json } => {
-            return load(&url, key, route, &media, &clients, requests, json);
+            return load(&url, key, route, media.as_deref(), &clients, requests, json);
         }
         Command::KioskSim { url, key, mode, user_id, frames, simulate, fps, sessions, seconds, continuous, json } => {
             let key = api_key(key)?;
@@ -447,14 +448,18 @@ fn load(
     url: &str,
     key: Option<String>,
     route: String,
-    media: &std::path::Path,
+    media: Option<&std::path::Path>,
     clients: &[usize],
     requests: usize,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let key = api_key(key)?;
     let (addr, base_path) = rostro::util::resolve_http(url).map_err(anyhow::Error::msg)?;
-    let media = std::fs::read(media).with_context(|| format!("reading {}", media.display()))?;
+    let media = match media {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        None if route.starts_with("people-") => Vec::new(),
+        None => anyhow::bail!("--media is required for the Passwordless route {route}"),
+    };
     let plan = rostro::loadgen::LoadPlan { addr, base_path, key, route, media, requests_per_client: requests.max(1) };
     if plan.route.contains("verify") || plan.route == "facial" {
         plan.prepare().map_err(anyhow::Error::msg)?;

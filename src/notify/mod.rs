@@ -9,7 +9,6 @@ pub mod transports;
 
 use std::sync::Arc;
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -83,9 +82,7 @@ impl Hub {
 }
 
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(body);
-    format!("sha256={}", crate::util::hex(&mac.finalize().into_bytes()))
+    format!("sha256={}", crate::util::hex(&crate::util::hmac_sha256(secret.as_bytes(), &[body])))
 }
 
 /// Queues every access event of `hub` for `hook` on the delivery queue

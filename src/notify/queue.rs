@@ -97,14 +97,11 @@ pub fn enqueue(tx: &mut Tx<'_>, company: &str, delivery: &Delivery) -> Result<()
 /// `id.timestamp.body`, keyed by the bytes of a `whsec_…` secret (or the secret's text).
 pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     use base64::Engine as _;
-    use hmac::Mac as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let key =
         secret.strip_prefix("whsec_").and_then(|k| b64.decode(k).ok()).unwrap_or_else(|| secret.as_bytes().to_vec());
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("HMAC takes any key");
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    format!("v1,{}", b64.encode(mac.finalize().into_bytes()))
+    let mac = util::hmac_sha256(&key, &[format!("{id}.{timestamp}.").as_bytes(), body]);
+    format!("v1,{}", b64.encode(mac))
 }
 
 /// The queue's worker side.

@@ -6,7 +6,6 @@
 //! transports (`[events.mail]`, `[events.sms]`), whose default `log`
 //! transport is the spec's `dev` sender.
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -91,9 +90,7 @@ pub fn normalize(channel: Channel, target: &str) -> String {
 }
 
 fn digest(salt: &str, code: &str) -> String {
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(salt.as_bytes()).expect("HMAC takes any key");
-    mac.update(code.as_bytes());
-    util::hex(&mac.finalize().into_bytes())
+    util::hex(&util::hmac_sha256(salt.as_bytes(), &[code.as_bytes()]))
 }
 
 pub struct Codes {
@@ -161,7 +158,8 @@ impl People {
     }
 
     /// P-50/P-52: checks `code`; on success every contact of the person with
-    /// that phone (e-mail) is marked confirmed. A wrong, expired, used or
+    /// that phone (e-mail) is marked confirmed (an `updated_data_to_person`
+    /// event of model `person_contact` each). A wrong, expired, used or
     /// exhausted code is refused with "Invalid code".
     pub fn verify_code(
         &self,
@@ -174,7 +172,7 @@ impl People {
         let target = normalize(channel, target);
         let invalid = || PeopleError::Refused("Invalid code".into());
         let max = self.codes.config.max_attempts;
-        let outcome = self.records().write(|tx| {
+        let outcome = self.write(|tx| {
             if tx.get::<Person>(company, person_id)?.is_none() {
                 return Err(PeopleError::NotFound("Person"));
             }
@@ -207,6 +205,7 @@ impl People {
                     }
                     contact.updated_ns = now;
                     tx.put(company, &contact)?;
+                    super::emit(tx, company, super::Change::Updated, &contact)?;
                 }
             }
             Ok(true)

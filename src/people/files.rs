@@ -3,7 +3,6 @@
 //! ignored), stored encrypted in the record layer, and handed out through
 //! temporary URLs signed with a secret derived from the store key.
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 
 use super::{Address, Contact, People, PeopleError, Person, Reference, field_error};
@@ -116,9 +115,7 @@ pub struct Upload {
 }
 
 fn sign(secret: &[u8; 32], id: &str, expires: i64) -> String {
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key");
-    mac.update(format!("{id}:{expires}").as_bytes());
-    util::hex(&mac.finalize().into_bytes())
+    util::hex(&util::hmac_sha256(secret, &[format!("{id}:{expires}").as_bytes()]))
 }
 
 /// Deletes every file of a model's record (a cascade of A-32).

@@ -9,8 +9,6 @@
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use super::{Images, StoreError, Template, User};
 use crate::util::random_bytes;
@@ -27,9 +25,7 @@ pub struct Sealer {
 }
 
 fn derive(master: &[u8; 32], label: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master).expect("HMAC takes any key length");
-    mac.update(label);
-    mac.finalize().into_bytes().into()
+    crate::util::hmac_sha256(master, &[label])
 }
 
 impl Sealer {

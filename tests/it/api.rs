@@ -400,6 +400,17 @@ fn the_load_tool_measures_a_running_service() {
     assert_eq!((r.requests, r.ok), (4, 4), "{r:?}");
     assert_eq!(answered.into_inner(), 4);
     assert!(r.latency_ms.p50 > 0.0 && r.latency_ms.p99 >= r.latency_ms.p50 && r.requests_per_s > 0.0);
+
+    // The People routes: every create is a new person (201), listed afterwards.
+    let people = rostro::loadgen::LoadPlan { route: "people-create".into(), media: Vec::new(), ..plan.clone() };
+    let r = people.run(3, &|_, _| {});
+    assert_eq!((r.requests, r.ok), (6, 6), "{r:?}");
+    let list = rostro::loadgen::LoadPlan { route: "people-list".into(), ..people };
+    let r = list.run(1, &|_, _| {});
+    assert_eq!((r.requests, r.ok), (2, 2), "{r:?}");
+    let page = Client { addr, key: KEY_A }.get("/api/v1/people?per_page=50");
+    let page: Value = serde_json::from_slice(&page.body).expect("JSON");
+    assert_eq!(page["result"]["data"].as_array().map(Vec::len), Some(6), "{page}");
 }
 
 #[test]

@@ -934,6 +934,9 @@ fn codes_and_email_channels_go_out_by_smtp_and_sms_by_the_gateway() {
         expect(&a.post("/api/v1/people", &person("PESJ880212HDFHLX01")), 201)["id"].as_str().expect("id").to_string();
     let contact = json!({"person_id": pid, "email": "ana@example.com", "phone": "525546134819"});
     let cid = expect(&a.post("/api/v1/person-contacts", &contact), 201)["id"].as_str().expect("id").to_string();
+    let channel = json!({"name": "Ops", "type": "email", "active": true,
+        "events": ["person_register", "updated_data_to_person"], "config": {"recipients": ["ops@example.com"]}});
+    expect(&a.post("/api/v1/notification-channels", &channel), 201);
 
     let send = json!({"person_id": pid, "email": "Ana@Example.com"});
     assert_eq!(expect(&a.post("/api/v1/person-contacts/email-code", &send), 200), "Email code send");
@@ -949,6 +952,9 @@ fn codes_and_email_channels_go_out_by_smtp_and_sms_by_the_gateway() {
     expect(&a.post("/api/v1/person-contacts/email-code/verify", &verify(wrong)), 422);
     assert_eq!(expect(&a.post("/api/v1/person-contacts/email-code/verify", &verify(&code)), 200), "Phone validated");
     assert_eq!(expect(&a.get(&format!("/api/v1/person-contacts/{cid}")), 200)["email_confirmation"], true);
+    // The confirmation is a change of the contact: the e-mail channel hears it.
+    let mail = smtp.message_with("\"email_confirmation\": true", Duration::from_secs(20));
+    assert!(mail.contains("Subject: Rostro: updated_data_to_person") && mail.contains(&cid), "{mail}");
 
     let send = json!({"person_id": pid, "phone": "525546134819"});
     assert_eq!(expect(&a.post("/api/v1/person-contacts/sms-code", &send), 200), "Sms code send");
@@ -963,13 +969,9 @@ fn codes_and_email_channels_go_out_by_smtp_and_sms_by_the_gateway() {
     assert_eq!(expect(&a.post("/api/v1/person-contacts/sms-code/verify", &verify), 200), "Phone validated");
     assert_eq!(expect(&a.get(&format!("/api/v1/person-contacts/{cid}")), 200)["sms_confirmation"], true);
 
-    let channel = json!({"name": "Ops", "type": "email", "active": true, "events": ["person_register"],
-        "config": {"recipients": ["ops@example.com"]}});
-    expect(&a.post("/api/v1/notification-channels", &channel), 201);
     let p = expect(&a.post("/api/v1/people", &person("GOMA900101MDFMRN02")), 201);
-    let mail = smtp.message_with("To: ops@example.com", Duration::from_secs(20));
-    assert!(mail.contains("Subject: Rostro: person_register"), "{mail}");
-    assert!(mail.contains(p["id"].as_str().expect("id")), "{mail}");
+    let mail = smtp.message_with("Subject: Rostro: person_register", Duration::from_secs(20));
+    assert!(mail.contains("To: ops@example.com") && mail.contains(p["id"].as_str().expect("id")), "{mail}");
 }
 
 /// P-68 over a real loopback file server: JSON and multipart, bytes sniffed,
