@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use crate::api::people::transfer::{parse_import, upsert_in_chunks};
+use crate::api::people::transfer::{describe, parse_import, upsert_in_chunks};
 use crate::config::Config;
 use crate::notify::Queue;
 use crate::people::transfer::Export;
@@ -59,8 +59,7 @@ pub fn import(
 ) -> anyhow::Result<ImportReport> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let (rows, refused) = parse_import(&bytes).map_err(|e| {
-        let fields = e.errors.iter().flatten().map(|(f, m)| format!("{f}: {}", m.join(" "))).collect::<Vec<_>>();
-        anyhow::anyhow!("{}: {} {}", path.display(), e.message, fields.join("; "))
+        anyhow::anyhow!("{}: {} {}", path.display(), e.message, e.errors.as_ref().map(describe).unwrap_or_default())
     })?;
     let people = open(config)?;
     let total = rows.len() + refused.len();
@@ -69,7 +68,7 @@ pub fn import(
     let already = refused.len();
     bar.set_position(already as u64);
     let mut written = Ok(());
-    let mut progress = |done: usize, _: usize| {
+    let mut progress = |done: usize| {
         bar.set_position((already + done) as u64);
         if json && written.is_ok() {
             written = writeln!(out, "{}", json!({"done": done, "total": total})).and_then(|()| out.flush());

@@ -17,7 +17,7 @@ use crate::people::{FieldErrors, People, PeopleError, Person};
 /// The largest import file.
 const MAX_IMPORT: usize = 64 * 1024 * 1024;
 /// Rows per record write.
-pub const CHUNK: usize = 500;
+const CHUNK: usize = 500;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/v1/people/export").route(web::post().to(export)))
@@ -61,7 +61,8 @@ fn row_error(row: usize, message: String) -> Value {
     json!({"row": row, "error": message})
 }
 
-fn describe(errors: &FieldErrors) -> String {
+/// Field errors on one line: `field: message; field: message`.
+pub fn describe(errors: &FieldErrors) -> String {
     errors.iter().map(|(f, m)| format!("{f}: {}", m.join(" "))).collect::<Vec<_>>().join("; ")
 }
 
@@ -176,21 +177,20 @@ async fn import(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
         (Some(f), None) => f,
     };
     let (rows, errors) = parse_import(&file)?;
-    let errors = blocking(&state, move |p| upsert_in_chunks(p, &c, rows, errors, &mut |_, _| {})).await?;
+    let errors = blocking(&state, move |p| upsert_in_chunks(p, &c, rows, errors, &mut |_| {})).await?;
     Ok(ok(StatusCode::OK, errors))
 }
 
 /// Upserts `rows` in chunks of [`CHUNK`], one record write each, calling
-/// `progress(rows done, rows in all)` after each write has committed; returns
+/// `progress(rows done)` after each write has committed; returns
 /// `refused` with the rows that failed their checks, in row order.
 pub fn upsert_in_chunks(
     people: &People,
     company: &str,
     rows: Vec<UpsertRow>,
     mut refused: Vec<Value>,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Value>, PeopleError> {
-    let total = rows.len();
     let mut rows = rows.into_iter().peekable();
     let mut done = 0;
     while rows.peek().is_some() {
@@ -203,7 +203,7 @@ pub fn upsert_in_chunks(
             };
             refused.push(row_error(row, message));
         }
-        progress(done, total);
+        progress(done);
     }
     refused.sort_by_key(|e| e["row"].as_u64());
     Ok(refused)
