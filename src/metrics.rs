@@ -191,6 +191,18 @@ impl Metrics {
     }
 }
 
+/// The store's counters: writes made durable, the fsyncs that did it, their time.
+pub fn render_store(writes: u64, flushes: u64, flush_seconds: f64) -> String {
+    format!(
+        "# HELP rostro_store_writes_total Record writes committed and made durable.\n\
+         # TYPE rostro_store_writes_total counter\nrostro_store_writes_total {writes}\n\
+         # HELP rostro_store_flushes_total fsyncs of the store (concurrent writes share one).\n\
+         # TYPE rostro_store_flushes_total counter\nrostro_store_flushes_total {flushes}\n\
+         # HELP rostro_store_flush_seconds_total Time spent in those fsyncs.\n\
+         # TYPE rostro_store_flush_seconds_total counter\nrostro_store_flush_seconds_total {flush_seconds}\n"
+    )
+}
+
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

@@ -286,11 +286,13 @@ async fn kiosk() -> HttpResponse {
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let stats = state.service.engine().stats();
-    let text = state.metrics.render(
+    let mut text = state.metrics.render(
         state.service.gallery_size(),
         stats.accepted.load(std::sync::atomic::Ordering::Relaxed),
         stats.refused.load(std::sync::atomic::Ordering::Relaxed),
     );
+    let store = state.records.commit_stats();
+    text.push_str(&crate::metrics::render_store(store.writes, store.flushes, store.flush_seconds));
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text)
 }
 

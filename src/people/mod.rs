@@ -456,11 +456,15 @@ impl People {
     /// Runs `f` as one record write and wakes the delivery queue after it
     /// committed (what `f` emitted is then sent).
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, PeopleError>) -> Result<T, PeopleError> {
-        let out = self.records.write(f);
-        if out.is_ok() {
+        // The delivery worker is woken only when this write queued a delivery.
+        let (out, queued) = self.records.write(|tx| {
+            let out = f(tx)?;
+            Ok::<_, PeopleError>((out, tx.touches::<crate::notify::Delivery>()))
+        })?;
+        if queued {
             self.queue.wake();
         }
-        out
+        Ok(out)
     }
 
     pub fn records(&self) -> &Arc<Records> {

@@ -13,7 +13,7 @@ mod passwordless;
 pub mod records;
 
 pub use passwordless::{SledStore, migrate_legacy};
-pub use records::{Change, IndexValue, JsonRecord, Op, Record, Records, Stored, Tx};
+pub use records::{Change, CommitStats, IndexValue, JsonRecord, Op, Record, Records, Stored, Tx};
 
 use crate::gallery::FaceId;
 

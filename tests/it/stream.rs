@@ -133,6 +133,12 @@ fn identify_verify_enroll_and_liveness_sessions() {
     assert!(m.contains("rostro_frames_processed_total{source=\"ws\"}"));
     assert!(m.contains("rostro_gallery_faces 2"));
     assert!(m.contains("rostro_sessions 0"), "every session closed: {m}");
+    let counter = |name: &str| -> f64 {
+        m.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()).unwrap_or_else(|| panic!("{name} in {m}"))
+    };
+    assert!(counter("rostro_store_writes_total ") >= 2.0, "the two enrolments were written: {m}");
+    assert!(counter("rostro_store_flushes_total ") >= 1.0);
+    assert!(counter("rostro_store_flush_seconds_total ") > 0.0);
 }
 
 #[test]
