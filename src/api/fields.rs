@@ -2,6 +2,13 @@
 //! once (the `errors` map of a People/Workflows 422). Absent, `null` and a
 //! value are told apart (spec §1.8): `null` means "absent" on create and
 //! "clear" on update. Unknown fields are ignored.
+//!
+//! The same reading code also describes a body: an [`Input::describing`]
+//! input records every field its readers ask for, with type, limits and
+//! whether it is required, and `/openapi.json` is built from that record,
+//! so the document cannot drift from what the handlers accept.
+
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
@@ -45,6 +52,43 @@ impl<T> Val<T> {
 pub struct Input {
     map: Map<String, Value>,
     pub errors: FieldErrors,
+    /// Set on a describing input: where the fields asked for are recorded.
+    shape: Option<(Arc<Mutex<Shape>>, String)>,
+}
+
+/// What a field holds, as its reader checks it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    String {
+        max: usize,
+    },
+    Integer,
+    Number,
+    Boolean,
+    Object,
+    Numbers,
+    Strings,
+    Objects,
+    OneOf(Vec<String>),
+    /// `YYYY-MM-DD` (a date-time's date is kept).
+    Date,
+    Uuid,
+    /// A multipart file part.
+    File,
+}
+
+/// A field of a body: `path` is its name, `items.*.name` inside an array of objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldShape {
+    pub path: String,
+    pub kind: Kind,
+    pub required: bool,
+}
+
+/// Every field a body's readers asked for, in the order they asked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Shape {
+    pub fields: Vec<FieldShape>,
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -72,7 +116,57 @@ impl Input {
     }
 
     pub fn new(map: Map<String, Value>) -> Input {
-        Input { map, errors: FieldErrors::new() }
+        Input { map, errors: FieldErrors::new(), shape: None }
+    }
+
+    /// An empty input that records what is read from it (see [`Input::shape`]).
+    pub fn describing() -> Input {
+        Input { shape: Some((Arc::default(), String::new())), ..Input::new(Map::new()) }
+    }
+
+    /// What a describing input was asked for.
+    pub fn shape(&self) -> Shape {
+        self.shape
+            .as_ref()
+            .map(|(s, _)| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+            .unwrap_or_default()
+    }
+
+    /// An item of the array of objects `field`, read with its own errors
+    /// (a describing input records its fields under `field.*.`).
+    pub fn item(&self, field: &str, map: Map<String, Value>) -> Input {
+        let shape = self.shape.as_ref().map(|(s, prefix)| (s.clone(), format!("{prefix}{field}.*.")));
+        Input { shape, ..Input::new(map) }
+    }
+
+    fn note(&self, field: &str, update: impl FnOnce(&mut FieldShape)) {
+        let Some((shape, prefix)) = &self.shape else { return };
+        let mut shape = shape.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let path = format!("{prefix}{field}");
+        let i = match shape.fields.iter().position(|f| f.path == path) {
+            Some(i) => i,
+            None => {
+                shape.fields.push(FieldShape { path, kind: Kind::Object, required: false });
+                shape.fields.len() - 1
+            }
+        };
+        update(&mut shape.fields[i]);
+    }
+
+    fn kind(&self, field: &str, kind: Kind) {
+        self.note(field, |f| f.kind = kind);
+    }
+
+    /// A multipart file part `field` (read by the handler; recorded here for the description).
+    pub fn file(&mut self, field: &str, required: bool) {
+        self.kind(field, Kind::File);
+        if required {
+            self.note(field, |f| f.required = true);
+        }
+    }
+
+    pub fn is_describing(&self) -> bool {
+        self.shape.is_some()
     }
 
     pub fn error(&mut self, field: &str, message: impl Into<String>) {
@@ -91,7 +185,8 @@ impl Input {
         }
     }
 
-    fn typed<T>(&mut self, field: &str, what: &str, f: impl FnOnce(&Value) -> Option<T>) -> Val<T> {
+    fn typed<T>(&mut self, field: &str, what: &str, kind: Kind, f: impl FnOnce(&Value) -> Option<T>) -> Val<T> {
+        self.kind(field, kind);
         match self.raw(field) {
             Val::Absent => Val::Absent,
             Val::Null => Val::Null,
@@ -108,7 +203,7 @@ impl Input {
 
     /// A string of at most `max` characters (trimmed; empty counts as given).
     pub fn string(&mut self, field: &str, max: usize) -> Val<String> {
-        let v = self.typed(field, "a string", |v| v.as_str().map(|s| s.trim().to_string()));
+        let v = self.typed(field, "a string", Kind::String { max }, |v| v.as_str().map(|s| s.trim().to_string()));
         if let Val::Set(s) = &v
             && s.chars().count() > max
         {
@@ -120,6 +215,7 @@ impl Input {
 
     /// Marks a missing (absent, null or empty) required field.
     pub fn require<T>(&mut self, field: &str, v: Val<T>, is_empty: impl Fn(&T) -> bool) -> Option<T> {
+        self.note(field, |f| f.required = true);
         match v {
             Val::Set(t) if !is_empty(&t) => Some(t),
             Val::Absent if self.errors.contains_key(field) => None,
@@ -128,6 +224,12 @@ impl Input {
                 None
             }
         }
+    }
+
+    /// Marks `field` required and missing (for fields read in parts, e.g. an array of objects).
+    pub fn missing(&mut self, field: &str) {
+        self.note(field, |f| f.required = true);
+        self.error(field, format!("The {field} field is required."));
     }
 
     /// A required non-empty string.
@@ -149,7 +251,7 @@ impl Input {
 
     /// An integer (a JSON integer, or a string of digits).
     pub fn int(&mut self, field: &str) -> Val<i64> {
-        self.typed(field, "an integer", |v| match v {
+        self.typed(field, "an integer", Kind::Integer, |v| match v {
             Value::Number(n) => n.as_i64(),
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
@@ -158,7 +260,7 @@ impl Input {
 
     /// A number (or a numeric string, as the documented `longitude`).
     pub fn number(&mut self, field: &str) -> Val<f64> {
-        self.typed(field, "a number", |v| match v {
+        self.typed(field, "a number", Kind::Number, |v| match v {
             Value::Number(n) => n.as_f64(),
             Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
             _ => None,
@@ -166,29 +268,34 @@ impl Input {
     }
 
     pub fn boolean(&mut self, field: &str) -> Val<bool> {
-        self.typed(field, "true or false", Value::as_bool)
+        self.typed(field, "true or false", Kind::Boolean, Value::as_bool)
     }
 
     /// A JSON object, kept as sent.
     pub fn object(&mut self, field: &str) -> Val<Value> {
-        self.typed(field, "an object", |v| v.is_object().then(|| v.clone()))
+        self.typed(field, "an object", Kind::Object, |v| v.is_object().then(|| v.clone()))
     }
 
     /// An array of numbers.
     pub fn numbers(&mut self, field: &str) -> Val<Vec<f64>> {
-        self.typed(field, "an array of numbers", |v| v.as_array()?.iter().map(Value::as_f64).collect())
+        self.typed(field, "an array of numbers", Kind::Numbers, |v| v.as_array()?.iter().map(Value::as_f64).collect())
     }
 
     /// An array of strings.
     pub fn strings(&mut self, field: &str) -> Val<Vec<String>> {
-        self.typed(field, "an array of strings", |v| {
+        self.typed(field, "an array of strings", Kind::Strings, |v| {
             v.as_array()?.iter().map(|s| s.as_str().map(str::to_string)).collect()
         })
     }
 
     /// An array of objects (each then read with its own [`Input`]); a wrong shape is an error.
     pub fn object_array(&mut self, field: &str) -> Vec<Map<String, Value>> {
-        let v = self.typed(field, "an array of objects", |v| {
+        if self.is_describing() {
+            // One empty item, so that the caller's item reader runs and is recorded.
+            self.kind(field, Kind::Objects);
+            return vec![Map::new()];
+        }
+        let v = self.typed(field, "an array of objects", Kind::Objects, |v| {
             v.as_array()?.iter().map(|o| o.as_object().cloned()).collect::<Option<Vec<_>>>()
         });
         match v {
@@ -204,6 +311,7 @@ impl Input {
     /// One of `allowed` (compared case-insensitively; the allowed spelling is kept).
     pub fn one_of(&mut self, field: &str, allowed: &[&str]) -> Val<String> {
         let v = self.string(field, 255);
+        self.kind(field, Kind::OneOf(allowed.iter().map(|a| a.to_string()).collect()));
         match v {
             Val::Set(s) => match allowed.iter().find(|a| a.eq_ignore_ascii_case(&s)) {
                 Some(a) => Val::Set(a.to_string()),
@@ -218,7 +326,7 @@ impl Input {
 
     /// A date `YYYY-MM-DD`, or an RFC 3339 date-time whose date is kept (spec §1.6, A-14).
     pub fn date(&mut self, field: &str) -> Val<String> {
-        self.typed(field, "a date (YYYY-MM-DD)", |v| {
+        self.typed(field, "a date (YYYY-MM-DD)", Kind::Date, |v| {
             let s = v.as_str()?.trim();
             if let Some(d) = crate::util::parse_date(s) {
                 return Some(d.to_string());
@@ -234,7 +342,7 @@ impl Input {
 
     /// A UUID, canonical.
     pub fn uuid(&mut self, field: &str) -> Val<String> {
-        self.typed(field, "a valid UUID", |v| crate::util::parse_uuid(v.as_str()?.trim()))
+        self.typed(field, "a valid UUID", Kind::Uuid, |v| crate::util::parse_uuid(v.as_str()?.trim()))
     }
 
     /// `Ok` when no field had an error.

@@ -7,12 +7,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::openapi::{Answer, Schemas};
 use super::{ApiError, Ctx, authenticate, read_json};
 use crate::app::AppState;
 use crate::service::{ListQuery, Media, NewUser, as_jpeg};
 use crate::store::{Images, Status, User};
 use crate::util;
+use utoipa::openapi::Required;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::request_body::{RequestBody, RequestBodyBuilder};
+use utoipa::openapi::schema::ObjectBuilder;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Static segments first: they win over `{id}`.
@@ -35,6 +41,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// Operation `op`'s request body and answer, from the types its handler reads and sends.
+pub fn documented(op: &str, schemas: &mut Schemas) -> (Option<RequestBody>, Option<Answer>) {
+    let body = |schema| {
+        let content = ContentBuilder::new().schema(Some(schema)).build();
+        Some(RequestBodyBuilder::new().required(Some(Required::True)).content("application/json", content).build())
+    };
+    match op {
+        "PL-01" | "PL-02" => (body(schemas.of::<EnrollIn>()), Some(Answer::Json(schemas.of::<EventJson>()))),
+        "PL-03" | "PL-04" => (body(schemas.of::<MediaIn>()), Some(Answer::Json(schemas.of::<EventJson>()))),
+        "PL-05" => (body(schemas.of::<MediaIn>()), Some(Answer::Json(schemas.of::<SearchJson>()))),
+        "PL-06" => (None, Some(Answer::Json(schemas.of::<DocListJson>()))),
+        "PL-07" => (None, Some(Answer::Json(schemas.of::<UserJson>()))),
+        "PL-08" => (body(schemas.of::<UpdateIn>()), Some(Answer::Json(schemas.of::<UserJson>()))),
+        "PL-09" => (None, Some(Answer::Json(ObjectBuilder::new().into()))),
+        _ => (None, None),
+    }
+}
+
 const SCOPE: &str = "/api/v1/passwordless/client";
 
 /// A resource of [`SCOPE`] whose unsupported methods get a 405 in the error envelope.
@@ -48,15 +72,19 @@ fn resource(path: &str) -> actix_web::Resource {
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = PasswordlessImages)]
 struct ImagesJson {
+    /// The enrolment image, JPEG in Base64.
     original: String,
+    /// A small JPEG in Base64.
     thumbnail: String,
 }
 
 /// PasswordlessUser (§6.1).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PasswordlessUser)]
 struct UserJson {
     id: String,
     created_at: String,
@@ -67,6 +95,8 @@ struct UserJson {
     external_id: String,
     images: ImagesJson,
     meta: serde_json::Value,
+    /// `active` or `inactive`.
+    #[schema(value_type = String)]
     status: Status,
 }
 
@@ -93,8 +123,9 @@ fn user_json(state: &AppState, user: User, images: Option<&Images>) -> UserJson 
 }
 
 /// §6.2.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PasswordlessEvent)]
 struct EventJson {
     event_id: String,
     request_id: String,
@@ -102,31 +133,39 @@ struct EventJson {
     process_time: u64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PasswordlessUserInput)]
 struct UserIn {
     email: Option<String>,
     external_id: Option<String>,
     full_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// PL-01 takes `video`, PL-02 `image` (Base64); `user.fullName` is required.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = PasswordlessEnroll)]
 struct EnrollIn {
+    #[schema(required = true)]
     user: Option<UserIn>,
     video: Option<String>,
     image: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// PL-03 takes `video`, PL-04 and PL-05 `image` (Base64); PL-05 also `rankingTop`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PasswordlessMedia)]
 struct MediaIn {
     video: Option<String>,
     image: Option<String>,
     ranking_top: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
+/// At least one of the two.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PasswordlessUpdate)]
 struct UpdateIn {
     full_name: Option<String>,
     status: Option<String>,
@@ -211,14 +250,16 @@ async fn verify(
     Ok(event(&ctx, &state, found.user, &found.images))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = PasswordlessRanked)]
 struct RankedJson {
     user: UserJson,
     distance: f32,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PasswordlessSearch)]
 struct SearchJson {
     client_list: Vec<RankedJson>,
     threshold: f32,
@@ -242,8 +283,9 @@ async fn search(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
     Ok(ctx.ok(&SearchJson { client_list: list, threshold: state.service.threshold() }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PasswordlessList)]
 struct DocListJson {
     doc_list: Vec<UserJson>,
     limit: usize,

@@ -207,6 +207,18 @@ pub struct CompareError {
     pub error: InputError,
 }
 
+/// The progress bar of every long command (`people import/export`, `load`,
+/// `kiosk-sim`): drawn on a terminal's stderr, hidden when stderr is not one.
+pub fn progress_bar(total: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "{{spinner}} {{bar:40}} {{pos}}/{{len}} {what} ({{per_sec}}, {{eta}} left)"
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
 fn round(x: f32, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x as f64 * f).round() / f

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::api::people::transfer::{describe, parse_import, upsert_in_chunks};
+use crate::api::people::views::RowError;
 use crate::config::Config;
 use crate::notify::Queue;
 use crate::people::transfer::Export;
@@ -30,21 +30,11 @@ fn open(config: &Config) -> anyhow::Result<People> {
     People::new(records, queue, &config.people).map_err(anyhow::Error::msg)
 }
 
-fn bar(total: usize, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(total as u64);
-    let style = ProgressStyle::with_template(&format!(
-        "{{spinner}} {{bar:40}} {{pos}}/{{len}} {what} ({{per_sec}}, {{eta}} left)"
-    ))
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
-}
-
 /// What an import did.
 pub struct ImportReport {
     pub rows: usize,
-    /// `{"row", "error"}` of every row not stored.
-    pub errors: Vec<Value>,
+    /// Every row not stored, and why.
+    pub errors: Vec<RowError>,
 }
 
 /// Upserts the rows of the CSV or XLSX at `path` into `company`. With
@@ -63,7 +53,7 @@ pub fn import(
     })?;
     let people = open(config)?;
     let total = rows.len() + refused.len();
-    let bar = bar(total, "rows");
+    let bar = super::progress_bar(total, "rows");
     // Rows refused while parsing count as done from the start.
     let already = refused.len();
     bar.set_position(already as u64);
@@ -85,7 +75,7 @@ pub fn import(
 pub fn export(config: &Config, company: &str, spec: &Export, out: &mut dyn Write) -> anyhow::Result<usize> {
     let people = open(config)?;
     let total = people.records().count::<Person>(company)?;
-    let bar = bar(total, "people");
+    let bar = super::progress_bar(total, "people");
     let mut rows = 0;
     let csv = people.export_csv(company, spec, &mut |n| {
         rows = n;

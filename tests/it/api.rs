@@ -443,6 +443,72 @@ fn overload_is_shed_with_503_not_queued() {
 /// operation is served: over loopback without a key, a documented method
 /// gets anything but 404/405 (401, 403, 200…), an undocumented method on the
 /// same path gets 404 or 405. `/docs` serves Swagger UI from the pinned files.
+/// The schema `s`, following a `$ref` into the components.
+fn resolve<'a>(doc: &'a Value, s: &'a Value) -> &'a Value {
+    match s["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")) {
+        Some(name) => &doc["components"]["schemas"][name],
+        None => s,
+    }
+}
+
+/// Every JSON People create-like route refuses `{}` naming exactly the fields
+/// its documented body marks required, and what it answers has exactly the
+/// documented properties.
+fn documented_shapes_are_what_the_server_does(addr: SocketAddr, doc: &Value) {
+    let key = [("X-API-Key", KEY_A), ("Content-Type", "application/json")];
+    let mut checked = 0;
+    for o in rostro::routes::OPERATIONS.iter().filter(|o| o.method == "POST" && !o.path.contains('{')) {
+        let content = &doc["paths"][o.path]["post"]["requestBody"]["content"];
+        let Some(schema) = content.get("application/json").map(|c| resolve(doc, &c["schema"])) else { continue };
+        if o.api != rostro::routes::Api::People {
+            continue;
+        }
+        let documented: std::collections::BTreeSet<&str> =
+            schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let r = request(addr, "POST", o.path, &key, Some(b"{}"));
+        if documented.is_empty() {
+            assert_ne!(
+                r.status,
+                422,
+                "{}: nothing documented as required, yet {}",
+                o.id,
+                String::from_utf8_lossy(&r.body)
+            );
+            continue;
+        }
+        assert_eq!(r.status, 422, "{} {}: {}", o.id, o.path, String::from_utf8_lossy(&r.body));
+        let errors = r.json()["errors"].clone();
+        let refused: std::collections::BTreeSet<&str> = errors
+            .as_object()
+            .expect("errors")
+            .iter()
+            .filter(|(_, m)| m.to_string().contains("is required"))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(refused, documented, "{} {}", o.id, o.path);
+        checked += 1;
+    }
+    assert!(checked >= 12, "{checked} routes checked");
+
+    let properties = |name: &str| -> std::collections::BTreeSet<String> {
+        doc["components"]["schemas"][name]["properties"].as_object().expect(name).keys().cloned().collect()
+    };
+    let keys =
+        |v: &Value| -> std::collections::BTreeSet<String> { v.as_object().expect("object").keys().cloned().collect() };
+    let group = request(addr, "POST", "/api/v1/people-groups", &key, Some(br#"{"name": "doc", "description": "d"}"#));
+    assert_eq!(group.status, 201, "{}", String::from_utf8_lossy(&group.body));
+    assert_eq!(keys(&group.json()["result"]), properties("PeopleGroup"));
+    let body = json!({"national_id": "GODE561231HDFRRN09", "name": "A", "first_lastname": "B", "second_lastname": "C"});
+    let person = request(addr, "POST", "/api/v1/people", &key, Some(body.to_string().as_bytes()));
+    assert_eq!(person.status, 201, "{}", String::from_utf8_lossy(&person.body));
+    assert_eq!(keys(&person.json()["result"]), properties("Person"));
+    let page = request(addr, "GET", "/api/v1/people", &key, None).json();
+    let listed = &doc["paths"]["/api/v1/people"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    let documented: std::collections::BTreeSet<String> =
+        listed["properties"]["result"]["properties"].as_object().expect("page").keys().cloned().collect();
+    assert_eq!(keys(&page["result"]), documented);
+}
+
 #[test]
 fn openapi_lists_every_route_served() {
     let addr = in_process("openapi", |_| {});
@@ -483,6 +549,8 @@ fn openapi_lists_every_route_served() {
             }
         }
     }
+
+    documented_shapes_are_what_the_server_does(addr, &doc);
 
     let page = request(addr, "GET", "/docs", &[], None);
     assert!(page.status == 200 && String::from_utf8_lossy(&page.body).contains("swagger-ui-bundle.js"));

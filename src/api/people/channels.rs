@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, web};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use super::views::ChannelJson;
 use super::{Answer, PeopleApiError, blocking, body, company, ok, resource, uuid_path};
 use crate::api::fields::{Input, Val};
 use crate::app::AppState;
@@ -25,13 +26,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(update))
                 .route(web::delete().to(delete)),
         );
-}
-
-fn channel_json(c: &NotificationChannel) -> Value {
-    json!({
-        "id": c.id, "name": c.name, "type": c.kind, "active": c.active, "events": c.events, "config": c.config,
-        "created_at": util::rfc3339_us(c.created_ns), "updated_at": util::rfc3339_us(c.updated_ns),
-    })
 }
 
 /// `events`: an array of unique items of the enum.
@@ -103,24 +97,42 @@ fn check_config(input: &mut Input, kind: &str, config: &mut Value) {
     }
 }
 
+/// A channel's fields as sent: all required on create (P-74), none nullable on update (P-76).
+pub(super) struct ChannelFields {
+    name: Option<String>,
+    kind: Option<String>,
+    active: Option<bool>,
+    events: Option<Vec<String>>,
+    config: Option<Value>,
+}
+
+pub(super) fn channel_input(input: &mut Input, create: bool) -> ChannelFields {
+    fn given<T>(input: &mut Input, field: &str, v: Val<T>, create: bool) -> Option<T> {
+        if create { input.require(field, v, |_| false) } else { input.not_null(field, v) }
+    }
+    let name = input.string("name", 255);
+    let name = if create { input.require("name", name, String::is_empty) } else { input.not_null("name", name) };
+    let kind = input.one_of("type", &KINDS);
+    let kind = if create { input.require("type", kind, String::is_empty) } else { input.not_null("type", kind) };
+    let active = input.boolean("active");
+    let active = given(input, "active", active, create);
+    let events = events(input);
+    let events = given(input, "events", events, create);
+    let config = input.object("config");
+    let config = given(input, "config", config, create);
+    ChannelFields { name, kind, active, events, config }
+}
+
 async fn list(state: web::Data<AppState>, req: HttpRequest) -> Answer {
     let c = company(&state, &req)?;
     let all = blocking(&state, move |p| p.list::<NotificationChannel>(&c)).await?;
-    Ok(ok(StatusCode::OK, all.iter().map(channel_json).collect::<Vec<_>>()))
+    Ok(ok(StatusCode::OK, all.iter().map(ChannelJson::of).collect::<Vec<_>>()))
 }
 
 async fn create(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
     let c = company(&state, &req)?;
     let mut input = body(&state, &req, payload).await?;
-    let name = input.required_string("name", 255);
-    let kind = input.one_of("type", &KINDS);
-    let kind = input.require("type", kind, String::is_empty);
-    let active = input.boolean("active");
-    let active = input.require("active", active, |_| false);
-    let events = events(&mut input);
-    let events = input.require("events", events, |_| false);
-    let config = input.object("config");
-    let mut config = input.require("config", config, |_| false);
+    let ChannelFields { name, kind, active, events, mut config } = channel_input(&mut input, true);
     if let (Some(kind), Some(config)) = (&kind, config.as_mut()) {
         check_config(&mut input, kind, config);
     }
@@ -137,30 +149,21 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
         updated_ns: now,
     };
     let channel = blocking(&state, move |p| p.create(&c, channel)).await?;
-    Ok(ok(StatusCode::CREATED, channel_json(&channel)))
+    Ok(ok(StatusCode::CREATED, ChannelJson::of(&channel)))
 }
 
 async fn get(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Answer {
     let c = company(&state, &req)?;
     let id = uuid_path(&id, NotificationChannel::NAME)?;
     let channel = blocking(&state, move |p| p.get::<NotificationChannel>(&c, &id)).await?;
-    Ok(ok(StatusCode::OK, channel_json(&channel)))
+    Ok(ok(StatusCode::OK, ChannelJson::of(&channel)))
 }
 
 async fn update(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>, payload: web::Payload) -> Answer {
     let c = company(&state, &req)?;
     let id = uuid_path(&id, NotificationChannel::NAME)?;
     let mut input = body(&state, &req, payload).await?;
-    let name = input.string("name", 255);
-    let name = input.not_null("name", name);
-    let kind = input.one_of("type", &KINDS);
-    let kind = input.not_null("type", kind);
-    let active = input.boolean("active");
-    let active = input.not_null("active", active);
-    let events = events(&mut input);
-    let events = input.not_null("events", events);
-    let config = input.object("config");
-    let config = input.not_null("config", config);
+    let ChannelFields { name, kind, active, events, config } = channel_input(&mut input, false);
     input.finish().map_err(PeopleApiError::invalid)?;
     let channel = blocking(&state, move |p| {
         p.update::<NotificationChannel>(&c, &id, |ch| {
@@ -185,7 +188,7 @@ async fn update(state: web::Data<AppState>, req: HttpRequest, id: web::Path<Stri
         })
     })
     .await?;
-    Ok(ok(StatusCode::OK, channel_json(&channel)))
+    Ok(ok(StatusCode::OK, ChannelJson::of(&channel)))
 }
 
 async fn delete(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Answer {

@@ -3,8 +3,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
-use serde_json::{Value, json};
 
+use super::views::{AddressJson, ContactJson, ReferenceJson};
 use super::{Answer, PeopleApiError, blocking, body, company, ok, page_params, paginator, resource, uuid_path};
 use crate::api::fields::{Input, Val};
 use crate::app::AppState;
@@ -16,7 +16,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/v1/addresses").route(web::get().to(addresses)).route(web::post().to(address_create)))
         .service(
             resource("/api/v1/addresses/{id}")
-                .route(web::get().to(|s, r, id| get_one::<Address>(s, r, id, address_json)))
+                .route(web::get().to(|s, r, id| get_one::<Address, _>(s, r, id, AddressJson::of)))
                 .route(web::put().to(address_update))
                 .route(web::patch().to(address_update))
                 .route(web::delete().to(delete_one::<Address>)),
@@ -39,50 +39,46 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(
             resource("/api/v1/person-contacts")
-                .route(web::get().to(|s, r| list_all::<Contact>(s, r, contact_json)))
+                .route(web::get().to(|s, r| list_all::<Contact, _>(s, r, ContactJson::of)))
                 .route(web::post().to(contact_create)),
         )
         .service(
             resource("/api/v1/person-contacts/{id}")
-                .route(web::get().to(|s, r, id| get_one::<Contact>(s, r, id, contact_json)))
+                .route(web::get().to(|s, r, id| get_one::<Contact, _>(s, r, id, ContactJson::of)))
                 .route(web::put().to(contact_update))
                 .route(web::patch().to(contact_update))
                 .route(web::delete().to(delete_one::<Contact>)),
         )
         .service(
             resource("/api/v1/person-references")
-                .route(web::get().to(|s, r| list_all::<Reference>(s, r, reference_json)))
+                .route(web::get().to(|s, r| list_all::<Reference, _>(s, r, ReferenceJson::of)))
                 .route(web::post().to(reference_create)),
         )
         .service(
             resource("/api/v1/person-references/{id}")
-                .route(web::get().to(|s, r, id| get_one::<Reference>(s, r, id, reference_json)))
+                .route(web::get().to(|s, r, id| get_one::<Reference, _>(s, r, id, ReferenceJson::of)))
                 .route(web::put().to(reference_update))
                 .route(web::patch().to(reference_update))
                 .route(web::delete().to(delete_one::<Reference>)),
         );
 }
 
-fn times(created_ns: i64, updated_ns: i64) -> (String, String) {
-    (util::rfc3339_us(created_ns), util::rfc3339_us(updated_ns))
-}
-
 /// Plain array lists (PG-A) of every record of the company, oldest first.
-async fn list_all<R: Entity + Send + 'static>(
+async fn list_all<R: Entity + Send + 'static, V: serde::Serialize>(
     state: web::Data<AppState>,
     req: HttpRequest,
-    json: fn(&R) -> Value,
+    json: fn(&R) -> V,
 ) -> Answer {
     let c = company(&state, &req)?;
     let all = blocking(&state, move |p| p.list::<R>(&c)).await?;
     Ok(ok(StatusCode::OK, all.iter().map(json).collect::<Vec<_>>()))
 }
 
-async fn get_one<R: Entity + Send + 'static>(
+async fn get_one<R: Entity + Send + 'static, V: serde::Serialize>(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<String>,
-    json: fn(&R) -> Value,
+    json: fn(&R) -> V,
 ) -> Answer {
     let c = company(&state, &req)?;
     let id = uuid_path(&id, R::NAME)?;
@@ -102,23 +98,23 @@ async fn delete_one<R: Entity + Send + 'static>(
 }
 
 /// Creates `record` (its checks run in the write).
-async fn create_one<R: Entity + Send + 'static>(
+async fn create_one<R: Entity + Send + 'static, V: serde::Serialize>(
     state: &web::Data<AppState>,
     c: String,
     record: R,
-    json: fn(&R) -> Value,
+    json: fn(&R) -> V,
 ) -> Answer {
     let r = blocking(state, move |p| p.create(&c, record)).await?;
     Ok(ok(StatusCode::CREATED, json(&r)))
 }
 
 /// Updates the record `id` with `edit`.
-async fn update_one<R: Entity + Send + 'static>(
+async fn update_one<R: Entity + Send + 'static, V: serde::Serialize>(
     state: &web::Data<AppState>,
     c: String,
     id: String,
     edit: impl FnOnce(&mut R) + Send + 'static,
-    json: fn(&R) -> Value,
+    json: fn(&R) -> V,
 ) -> Answer {
     let r = blocking(state, move |p| {
         p.update::<R>(&c, &id, |r| {
@@ -147,20 +143,9 @@ fn set<T>(target: &mut T, v: Val<T>) {
 
 // ---------------------------------------------------------------- addresses
 
-fn address_json(a: &Address) -> Value {
-    let (created_at, updated_at) = times(a.created_ns, a.updated_ns);
-    json!({
-        "id": a.id, "person_id": a.person_id, "street": a.street, "ext_num": a.ext_num, "int_num": a.int_num,
-        "state": a.state, "city": a.city, "municipality": a.municipality, "colony": a.colony, "zip_code": a.zip_code,
-        "references": a.references, "latitude": a.latitude, "longitude": a.longitude, "ownership": a.ownership,
-        "dwelling_age": a.dwelling_age, "source": a.source, "is_current_address": a.is_current_address,
-        "device_coordinates": a.device_coordinates, "created_at": created_at, "updated_at": updated_at,
-    })
-}
-
 const ADDRESS_REQUIRED: [&str; 7] = ["street", "ext_num", "state", "municipality", "colony", "zip_code", "references"];
 
-struct AddressPatch {
+pub(super) struct AddressPatch {
     person_id: Val<String>,
     required: Vec<Val<String>>,
     int_num: Val<String>,
@@ -174,7 +159,7 @@ struct AddressPatch {
     is_current_address: Val<bool>,
 }
 
-fn address_patch(input: &mut Input, create: bool) -> AddressPatch {
+pub(super) fn address_patch(input: &mut Input, create: bool) -> AddressPatch {
     let person_id = person_id(input, create);
     let required = ADDRESS_REQUIRED
         .iter()
@@ -245,21 +230,25 @@ async fn addresses(state: web::Data<AppState>, req: HttpRequest) -> Answer {
     let c = company(&state, &req)?;
     let (page, per_page) = page_params(&req)?;
     let (rows, more) = blocking(&state, move |p| p.page::<Address>(&c, page, per_page)).await?;
-    Ok(ok(StatusCode::OK, paginator(&req, page, per_page, rows.iter().map(address_json).collect(), more)))
+    Ok(ok(StatusCode::OK, paginator(&req, page, per_page, rows.iter().map(AddressJson::of).collect(), more)))
 }
 
 async fn address_create(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
     let c = company(&state, &req)?;
     let mut input = body(&state, &req, payload).await?;
-    // the client may choose the id; a taken one is a field error.
-    let id = input.uuid("id").value();
-    let patch = address_patch(&mut input, true);
+    let (id, patch) = address_create_input(&mut input);
     input.finish().map_err(PeopleApiError::invalid)?;
     let now = util::now_ns();
     let mut a =
         Address { id: id.unwrap_or_else(util::uuid_v4), created_ns: now, updated_ns: now, ..Address::default() };
     patch.apply(&mut a);
-    create_one(&state, c, a, address_json).await
+    create_one(&state, c, a, AddressJson::of).await
+}
+
+/// P-36's body: A-19 lets the client choose the id (a taken one is a field error).
+pub(super) fn address_create_input(input: &mut Input) -> (Option<String>, AddressPatch) {
+    let id = input.uuid("id").value();
+    (id, address_patch(input, true))
 }
 
 async fn address_update(
@@ -273,19 +262,10 @@ async fn address_update(
     let mut input = body(&state, &req, payload).await?;
     let patch = address_patch(&mut input, false);
     input.finish().map_err(PeopleApiError::invalid)?;
-    update_one(&state, c, id, move |a: &mut Address| patch.apply(a), address_json).await
+    update_one(&state, c, id, move |a: &mut Address| patch.apply(a), AddressJson::of).await
 }
 
 // ---------------------------------------------------------------- contacts
-
-fn contact_json(k: &Contact) -> Value {
-    let (created_at, updated_at) = times(k.created_ns, k.updated_ns);
-    json!({
-        "id": k.id, "person_id": k.person_id, "email": k.email, "phone": k.phone,
-        "email_confirmation": k.email_confirmation, "sms_confirmation": k.sms_confirmation,
-        "created_at": created_at, "updated_at": updated_at,
-    })
-}
 
 /// one `@` with something on both sides.
 fn email_field(input: &mut Input, required: bool) -> Val<String> {
@@ -316,25 +296,33 @@ fn phone_field(input: &mut Input, required: bool) -> Val<String> {
     v
 }
 
+/// P-45 (`create`: all three required) and P-47 (any may change, none be cleared).
+pub(super) fn contact_input(input: &mut Input, create: bool) -> (Val<String>, Option<String>, Option<String>) {
+    let person_id = person_id(input, create);
+    let email = email_field(input, create);
+    let email = input.not_null("email", email);
+    let phone = phone_field(input, create);
+    let phone = input.not_null("phone", phone);
+    (person_id, email, phone)
+}
+
 async fn contact_create(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
     let c = company(&state, &req)?;
     let mut input = body(&state, &req, payload).await?;
-    let person_id = person_id(&mut input, true);
-    let email = email_field(&mut input, true);
-    let phone = phone_field(&mut input, true);
+    let (person_id, email, phone) = contact_input(&mut input, true);
     input.finish().map_err(PeopleApiError::invalid)?;
     let now = util::now_ns();
     let contact = Contact {
         id: util::uuid_v4(),
         person_id: person_id.value().unwrap_or_default(),
-        email: email.value().unwrap_or_default(),
-        phone: phone.value().unwrap_or_default(),
+        email: email.unwrap_or_default(),
+        phone: phone.unwrap_or_default(),
         email_confirmation: false,
         sms_confirmation: false,
         created_ns: now,
         updated_ns: now,
     };
-    create_one(&state, c, contact, contact_json).await
+    create_one(&state, c, contact, ContactJson::of).await
 }
 
 async fn contact_update(
@@ -346,11 +334,7 @@ async fn contact_update(
     let c = company(&state, &req)?;
     let id = uuid_path(&id, Contact::NAME)?;
     let mut input = body(&state, &req, payload).await?;
-    let person_id = person_id(&mut input, false);
-    let email = email_field(&mut input, false);
-    let email = input.not_null("email", email);
-    let phone = phone_field(&mut input, false);
-    let phone = input.not_null("phone", phone);
+    let (person_id, email, phone) = contact_input(&mut input, false);
     input.finish().map_err(PeopleApiError::invalid)?;
     let edit = move |k: &mut Contact| {
         set(&mut k.person_id, person_id);
@@ -368,11 +352,11 @@ async fn contact_update(
             k.sms_confirmation = false;
         }
     };
-    update_one(&state, c, id, edit, contact_json).await
+    update_one(&state, c, id, edit, ContactJson::of).await
 }
 
 /// The person and the phone (e-mail) of a code request.
-fn code_target(input: &mut Input, channel: Channel) -> (Option<String>, Option<String>) {
+pub(super) fn code_target(input: &mut Input, channel: Channel) -> (Option<String>, Option<String>) {
     let person = person_id(input, true).value();
     let target = match channel {
         Channel::Sms => phone_field(input, true).value(),
@@ -392,12 +376,17 @@ async fn send_code(state: web::Data<AppState>, req: HttpRequest, payload: web::P
     Ok(ok(StatusCode::OK, if channel == Channel::Sms { "Sms code send" } else { "Email code send" }))
 }
 
+/// P-50, P-52's body: the code request's fields and the `code`.
+pub(super) fn verify_input(input: &mut Input, channel: Channel) -> (Option<String>, Option<String>, Option<String>) {
+    let (person, target) = code_target(input, channel);
+    (person, target, input.required_string("code", 16))
+}
+
 /// P-50, P-52: "Phone validated" for both (A-18 keeps the documented literal).
 async fn verify_code(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload, channel: Channel) -> Answer {
     let c = company(&state, &req)?;
     let mut input = body(&state, &req, payload).await?;
-    let (person, target) = code_target(&mut input, channel);
-    let code = input.required_string("code", 16);
+    let (person, target, code) = verify_input(&mut input, channel);
     input.finish().map_err(PeopleApiError::invalid)?;
     let (person, target, code) = (person.unwrap_or_default(), target.unwrap_or_default(), code.unwrap_or_default());
     blocking(&state, move |p| p.verify_code(&c, &person, channel, &target, &code)).await?;
@@ -406,22 +395,14 @@ async fn verify_code(state: web::Data<AppState>, req: HttpRequest, payload: web:
 
 // ---------------------------------------------------------------- references
 
-fn reference_json(r: &Reference) -> Value {
-    let (created_at, updated_at) = times(r.created_ns, r.updated_ns);
-    json!({
-        "id": r.id, "person_id": r.person_id, "name": r.name, "phone": r.phone,
-        "person_relation_id": r.person_relation_id, "created_at": created_at, "updated_at": updated_at,
-    })
-}
-
-struct ReferencePatch {
+pub(super) struct ReferencePatch {
     person_id: Val<String>,
     name: Val<String>,
     phone: Val<String>,
     person_relation_id: Val<i64>,
 }
 
-fn reference_patch(input: &mut Input, create: bool) -> ReferencePatch {
+pub(super) fn reference_patch(input: &mut Input, create: bool) -> ReferencePatch {
     let person_id = person_id(input, create);
     let name = input.string("name", 255);
     let phone = input.string("phone", 32);
@@ -459,7 +440,7 @@ async fn reference_create(state: web::Data<AppState>, req: HttpRequest, payload:
     let now = util::now_ns();
     let mut r = Reference { id: util::uuid_v4(), created_ns: now, updated_ns: now, ..Reference::default() };
     patch.apply(&mut r);
-    create_one(&state, c, r, reference_json).await
+    create_one(&state, c, r, ReferenceJson::of).await
 }
 
 async fn reference_update(
@@ -473,5 +454,5 @@ async fn reference_update(
     let mut input = body(&state, &req, payload).await?;
     let patch = reference_patch(&mut input, false);
     input.finish().map_err(PeopleApiError::invalid)?;
-    update_one(&state, c, id, move |r: &mut Reference| patch.apply(r), reference_json).await
+    update_one(&state, c, id, move |r: &mut Reference| patch.apply(r), ReferenceJson::of).await
 }

@@ -4,11 +4,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
+use super::views::{MediaJson, TemporaryUrl};
 use super::{Answer, PeopleApiError, blocking, company, ok, parts, query, resource, uuid_path};
 use crate::api::fields::{Input, Val};
 use crate::app::AppState;
 use crate::people::FieldErrors;
-use crate::people::files::{MAX_FILE, MODELS, Media, Upload};
+use crate::people::files::{MAX_FILE, MODELS, Upload};
 use crate::util;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -26,14 +27,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-fn media_json(m: &Media) -> Value {
-    json!({
-        "uuid": m.uuid, "collection": m.collection, "model": m.model, "model_id": m.model_id, "name": m.name,
-        "file_name": m.file_name, "mime": m.mime, "size": m.size, "custom_properties": m.custom_properties,
-        "created_at": util::rfc3339_us(m.created_ns),
-    })
-}
-
 fn too_big() -> PeopleApiError {
     PeopleApiError::invalid(FieldErrors::from([(
         "file".to_string(),
@@ -41,8 +34,11 @@ fn too_big() -> PeopleApiError {
     )]))
 }
 
+/// `model`, `model_id` and `collection`, as read (None where invalid).
+type Target = (Option<String>, Option<String>, String);
+
 /// `model` (one of the 8), `model_id` (a UUID) and `collection` (default `default`).
-fn target(input: &mut Input) -> (Option<String>, Option<String>, String) {
+fn target(input: &mut Input) -> Target {
     let model = input.one_of("model", &MODELS);
     let model = input.require("model", model, String::is_empty);
     let model_id = input.uuid("model_id");
@@ -55,6 +51,12 @@ fn target(input: &mut Input) -> (Option<String>, Option<String>, String) {
 /// The query string as an [`Input`].
 fn query_input(req: &HttpRequest) -> Input {
     Input::new(query(req).into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+}
+
+/// P-67's text fields (the `file` part itself is read by [`upload`]).
+pub(super) fn upload_input(input: &mut Input) -> ((Option<String>, Option<String>, String), Val<String>) {
+    input.file("file", true);
+    (target(input), input.uuid("file_tmp_id"))
 }
 
 /// P-67: `file` (at most 2 MiB), `model`, `model_id`, `collection`, `file_tmp_id` (kept as metadata).
@@ -71,8 +73,7 @@ async fn upload(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
         }
     }
     let mut input = Input::new(fields);
-    let (model, model_id, collection) = target(&mut input);
-    let tmp = input.uuid("file_tmp_id");
+    let ((model, model_id, collection), tmp) = upload_input(&mut input);
     match &file {
         None => input.error("file", "The file field is required."),
         Some((_, b)) if b.is_empty() => input.error("file", "The file must not be empty."),
@@ -130,14 +131,9 @@ async fn form_or_json(state: &AppState, req: &HttpRequest, payload: web::Payload
 /// The most URLs one P-68 request may name.
 const MAX_URLS: usize = 20;
 
-/// P-68: `files` (http URLs, 1..=20), `model`, `model_id`, `collection`; each
-/// URL is fetched (`people.files.fetch_timeout_s`, 2 MiB, public addresses
-/// only unless `allow_private_urls`); any failure is a 422 naming the URL, and
-/// then nothing is stored.
-async fn from_urls(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
-    let c = company(&state, &req)?;
-    let mut input = form_or_json(&state, &req, payload).await?;
-    let (model, model_id, collection) = target(&mut input);
+/// P-68's body.
+pub(super) fn urls_input(input: &mut Input) -> (Target, Option<Vec<String>>) {
+    let target = target(input);
     let urls = input.strings("files");
     let urls = input.require("files", urls, Vec::is_empty);
     if let Some(u) = &urls {
@@ -150,6 +146,17 @@ async fn from_urls(state: web::Data<AppState>, req: HttpRequest, payload: web::P
             }
         }
     }
+    (target, urls)
+}
+
+/// P-68: `files` (http URLs, 1..=20), `model`, `model_id`, `collection`; each
+/// URL is fetched (`people.files.fetch_timeout_s`, 2 MiB, public addresses
+/// only unless `allow_private_urls`); any failure is a 422 naming the URL, and
+/// then nothing is stored.
+async fn from_urls(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
+    let c = company(&state, &req)?;
+    let mut input = form_or_json(&state, &req, payload).await?;
+    let ((model, model_id, collection), urls) = urls_input(&mut input);
     input.finish().map_err(PeopleApiError::invalid)?;
     let (model, model_id, urls) = (model.unwrap_or_default(), model_id.unwrap_or_default(), urls.unwrap_or_default());
     let files = &state.config.people.files;
@@ -183,26 +190,22 @@ async fn from_urls(state: web::Data<AppState>, req: HttpRequest, payload: web::P
     Ok(ok(StatusCode::OK, "Files saved"))
 }
 
-/// P-69: files of the configured temporary-file store (`people.files.temporary_dir`, one
-/// file per `file_tmp_id`). `async=true` answers "Files queued" and stores them afterwards.
-async fn from_temporary(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
-    let c = company(&state, &req)?;
-    let mut input = form_or_json(&state, &req, payload).await?;
+/// One item of P-69: its index, model, model id, collection and `file_tmp_id`.
+type TemporaryItem = (usize, String, String, String, String);
+
+/// P-69's body: `async` and the items that passed their checks (the others are errors in `input`).
+pub(super) fn temporary_input(input: &mut Input) -> (bool, Vec<TemporaryItem>) {
     let run_async = match input.boolean("async") {
         Val::Set(b) => b,
         _ => false,
     };
-    let dir = state.config.people.files.temporary_dir.clone();
-    let files = match input.has("files") {
-        true => input.object_array("files"),
-        false => {
-            input.error("files", "The files field is required.");
-            Vec::new()
-        }
-    };
-    let mut uploads = Vec::new();
+    if !input.has("files") {
+        input.missing("files");
+    }
+    let files = input.object_array("files");
+    let mut items = Vec::new();
     for (i, f) in files.into_iter().enumerate() {
-        let mut item = Input::new(f);
+        let mut item = input.item("files", f);
         let (model, model_id, collection) = target(&mut item);
         let tmp = item.uuid("file_tmp_id");
         let tmp = item.require("file_tmp_id", tmp, String::is_empty);
@@ -211,7 +214,22 @@ async fn from_temporary(state: web::Data<AppState>, req: HttpRequest, payload: w
                 input.error(&format!("files.{i}.{field}"), m);
             }
         }
-        let (Some(model), Some(model_id), Some(tmp)) = (model, model_id, tmp) else { continue };
+        if let (Some(model), Some(model_id), Some(tmp)) = (model, model_id, tmp) {
+            items.push((i, model, model_id, collection, tmp));
+        }
+    }
+    (run_async, items)
+}
+
+/// P-69: files of the configured temporary-file store (`people.files.temporary_dir`, one
+/// file per `file_tmp_id`). `async=true` answers "Files queued" and stores them afterwards.
+async fn from_temporary(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
+    let c = company(&state, &req)?;
+    let mut input = form_or_json(&state, &req, payload).await?;
+    let (run_async, files) = temporary_input(&mut input);
+    let dir = state.config.people.files.temporary_dir.clone();
+    let mut uploads = Vec::new();
+    for (i, model, model_id, collection, tmp) in files {
         let path = std::path::Path::new(&dir).join(&tmp);
         let bytes = match (!dir.is_empty()).then(|| std::fs::read(&path)) {
             Some(Ok(b)) => b,
@@ -256,7 +274,7 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Answer {
     input.finish().map_err(PeopleApiError::invalid)?;
     let (model, model_id) = (model.unwrap_or_default(), model_id.unwrap_or_default());
     let all = blocking(&state, move |p| p.files(&c, &model, &model_id, collection.as_deref())).await?;
-    Ok(ok(StatusCode::OK, all.iter().map(media_json).collect::<Vec<_>>()))
+    Ok(ok(StatusCode::OK, all.iter().map(MediaJson::of).collect::<Vec<_>>()))
 }
 
 /// P-72: `media_uuid` may be any string (the documented sample is no UUID).
@@ -292,7 +310,7 @@ async fn temporary_url(state: web::Data<AppState>, req: HttpRequest, id: web::Pa
         state.config.server.base_path,
         state.people.signed_query(&id, expires)
     );
-    Ok(ok(StatusCode::OK, json!({"url": url, "expires_at": util::rfc3339_us(expires * 1_000_000_000)})))
+    Ok(ok(StatusCode::OK, TemporaryUrl { url, expires_at: util::rfc3339_us(expires * 1_000_000_000) }))
 }
 
 /// no API key; a changed signature, a late request or no file is 403.

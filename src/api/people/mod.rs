@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::fields::Input;
+use super::openapi::{self, Schemas};
 use crate::app::AppState;
 use crate::auth::{Api, AuthFailure};
 use crate::people::{FieldErrors, People, PeopleError};
@@ -21,6 +22,7 @@ mod contacts;
 mod files;
 mod persons;
 pub mod transfer;
+pub mod views;
 
 /// JSON bodies of this API (spec §1.8).
 const MAX_JSON: usize = 1024 * 1024;
@@ -226,7 +228,7 @@ pub fn page_params(req: &HttpRequest) -> Result<(usize, usize), PeopleApiError> 
 }
 
 /// The Laravel simple paginator (PG-L, spec §1.7) around one page of `rows`.
-pub fn paginator(req: &HttpRequest, page: usize, per_page: usize, rows: Vec<Value>, more: bool) -> Value {
+pub fn paginator<T>(req: &HttpRequest, page: usize, per_page: usize, rows: Vec<T>, more: bool) -> views::Page<T> {
     let link = |p: usize| {
         let mut pairs: Vec<(String, String)> =
             url_pairs(req.query_string()).into_iter().filter(|(k, _)| k != "page").collect();
@@ -236,15 +238,15 @@ pub fn paginator(req: &HttpRequest, page: usize, per_page: usize, rows: Vec<Valu
     };
     let first = (page - 1) * per_page + 1;
     let n = rows.len();
-    serde_json::json!({
-        "current_page": page,
-        "data": rows,
-        "from": if n == 0 { Value::Null } else { first.into() },
-        "next_page_url": if more { Value::String(link(page + 1)) } else { Value::Null },
-        "per_page": per_page,
-        "prev_page_url": if page > 1 { Value::String(link(page - 1)) } else { Value::Null },
-        "to": if n == 0 { Value::Null } else { (first + n - 1).into() },
-    })
+    views::Page {
+        current_page: page,
+        data: rows,
+        from: (n > 0).then_some(first),
+        next_page_url: more.then(|| link(page + 1)),
+        per_page,
+        prev_page_url: (page > 1).then(|| link(page - 1)),
+        to: (n > 0).then(|| first + n - 1),
+    }
 }
 
 /// Percent-encodes a query component.
@@ -266,6 +268,91 @@ pub fn resource(path: &str) -> actix_web::Resource {
             format!("{} is not allowed on {}", req.method(), req.path()),
         ))
     }))
+}
+
+/// How an operation's body is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyForm {
+    Json,
+    /// `multipart/form-data`.
+    Form,
+    /// Either (P-68, P-69).
+    JsonOrForm,
+}
+
+/// Runs operation `op`'s body readers, the very functions its handler
+/// calls, on `input` (a describing one, for `/openapi.json`); `None` when
+/// the operation takes no body.
+pub fn read_body(op: &str, input: &mut Input) -> Option<BodyForm> {
+    use crate::people::codes::Channel;
+    use persons::Mode;
+    // What was read is dropped: only the fields it recorded matter here.
+    fn json<T>(_read: T) -> BodyForm {
+        BodyForm::Json
+    }
+    fn form<T>(_read: T) -> BodyForm {
+        BodyForm::Form
+    }
+    fn either<T>(_read: T) -> BodyForm {
+        BodyForm::JsonOrForm
+    }
+    Some(match op {
+        "P-10" | "P-12" => json(persons::group_input(input, op == "P-10")),
+        "P-15" => json(persons::person_patch(input, Mode::Create)),
+        "P-17" => json(persons::person_patch(input, Mode::Update)),
+        "P-25" => json(persons::person_patch(input, Mode::Upsert)),
+        "P-19" => json(persons::curp_input(input)),
+        "P-20" => json(transfer::export_input(input)),
+        "P-21" => form(transfer::import_input(input)),
+        "P-36" => json(contacts::address_create_input(input)),
+        "P-38" => json(contacts::address_patch(input, false)),
+        "P-45" | "P-47" => json(contacts::contact_input(input, op == "P-45")),
+        "P-49" => json(contacts::code_target(input, Channel::Sms)),
+        "P-51" => json(contacts::code_target(input, Channel::Email)),
+        "P-50" => json(contacts::verify_input(input, Channel::Sms)),
+        "P-52" => json(contacts::verify_input(input, Channel::Email)),
+        "P-54" | "P-56" => json(contacts::reference_patch(input, op == "P-54")),
+        "P-67" => form(files::upload_input(input)),
+        "P-68" => either(files::urls_input(input)),
+        "P-69" => either(files::temporary_input(input)),
+        "P-74" | "P-76" => json(channels::channel_input(input, op == "P-74")),
+        _ => return None,
+    })
+}
+
+/// What operation `op` answers with: the `result` type its handler sends.
+pub fn answer(op: &str, schemas: &mut Schemas) -> Option<openapi::Answer> {
+    use openapi::{Answer, array, literal};
+    use views::*;
+    let one = |n: u8| format!("P-{n:02}");
+    let id = |list: &[u8]| list.iter().any(|&n| one(n) == op);
+    Some(match op {
+        _ if id(&[1, 2, 3, 4, 5, 6, 7, 8]) => Answer::Json(array(schemas.of::<CatalogJson>())),
+        "P-09" => Answer::Json(array(schemas.of::<GroupJson>())),
+        "P-10" | "P-11" | "P-12" => Answer::Json(schemas.of::<GroupJson>()),
+        "P-14" => Answer::Json(schemas.inline::<Page<PersonJson>>()),
+        _ if id(&[15, 16, 17, 19, 22, 23, 24, 25]) => Answer::Json(schemas.of::<PersonJson>()),
+        "P-20" => Answer::Csv,
+        "P-21" => Answer::Json(array(schemas.of::<RowError>())),
+        "P-35" => Answer::Json(schemas.inline::<Page<AddressJson>>()),
+        "P-36" | "P-37" | "P-38" => Answer::Json(schemas.of::<AddressJson>()),
+        "P-44" => Answer::Json(array(schemas.of::<ContactJson>())),
+        "P-45" | "P-46" | "P-47" => Answer::Json(schemas.of::<ContactJson>()),
+        "P-49" => Answer::Json(literal(&["Sms code send"])),
+        "P-51" => Answer::Json(literal(&["Email code send"])),
+        "P-50" | "P-52" => Answer::Json(literal(&["Phone validated"])),
+        "P-53" => Answer::Json(array(schemas.of::<ReferenceJson>())),
+        "P-54" | "P-55" | "P-56" => Answer::Json(schemas.of::<ReferenceJson>()),
+        "P-67" => Answer::Json(literal(&["File saved"])),
+        "P-68" | "P-69" => Answer::Json(literal(&["Files saved", "Files queued"])),
+        "P-70" => Answer::Json(array(schemas.of::<MediaJson>())),
+        "P-71" => Answer::Json(schemas.of::<TemporaryUrl>()),
+        "P-73" => Answer::Json(array(schemas.of::<ChannelJson>())),
+        "P-74" | "P-75" | "P-76" => Answer::Json(schemas.of::<ChannelJson>()),
+        _ if id(&[13, 18, 39, 48, 57, 72, 77]) => Answer::Json(literal(&["Ok"])),
+        "X-01" => Answer::Binary,
+        _ => return None,
+    })
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

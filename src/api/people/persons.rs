@@ -5,8 +5,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::views::{CatalogJson, GroupJson, PersonJson};
 use super::{Answer, PeopleApiError, blocking, body, company, ok, page_params, paginator, resource, uuid_path};
 use crate::api::fields::{Input, Val};
 use crate::app::AppState;
@@ -57,7 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn catalog_list(state: web::Data<AppState>, req: HttpRequest, catalog: Catalog) -> Answer {
     company(&state, &req)?;
-    Ok(ok(StatusCode::OK, state.people.catalogs.items(catalog)))
+    Ok(ok(StatusCode::OK, state.people.catalogs.items(catalog).iter().map(CatalogJson::of).collect::<Vec<_>>()))
 }
 
 /// P-02/04/06/08: `result` is an array of the one item.
@@ -65,25 +66,19 @@ async fn catalog_item(state: web::Data<AppState>, req: HttpRequest, id: web::Pat
     company(&state, &req)?;
     let item = id.parse::<i64>().ok().and_then(|id| state.people.catalogs.get(catalog, id));
     let item = item.ok_or_else(|| PeopleApiError::new(StatusCode::NOT_FOUND, "Catalog item not found"))?;
-    Ok(ok(StatusCode::OK, [item]))
-}
-
-fn group_json(g: &PeopleGroup) -> Value {
-    json!({"id": g.id, "name": g.name, "description": g.description,
-        "created_at": util::rfc3339_us(g.created_ns), "updated_at": util::rfc3339_us(g.updated_ns)})
+    Ok(ok(StatusCode::OK, [CatalogJson::of(item)]))
 }
 
 async fn groups(state: web::Data<AppState>, req: HttpRequest) -> Answer {
     let c = company(&state, &req)?;
     let all = blocking(&state, move |p| p.list::<PeopleGroup>(&c)).await?;
-    Ok(ok(StatusCode::OK, all.iter().map(group_json).collect::<Vec<_>>()))
+    Ok(ok(StatusCode::OK, all.iter().map(GroupJson::of).collect::<Vec<_>>()))
 }
 
 async fn group_create(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
     let c = company(&state, &req)?;
     let mut input = body(&state, &req, payload).await?;
-    let name = input.required_string("name", 255);
-    let description = input.required_string("description", 65_535);
+    let (name, description) = group_input(&mut input, true);
     input.finish().map_err(PeopleApiError::invalid)?;
     let now = util::now_ns();
     let group = PeopleGroup {
@@ -94,14 +89,29 @@ async fn group_create(state: web::Data<AppState>, req: HttpRequest, payload: web
         updated_ns: now,
     };
     let group = blocking(&state, move |p| p.create(&c, group)).await?;
-    Ok(ok(StatusCode::CREATED, group_json(&group)))
+    Ok(ok(StatusCode::CREATED, GroupJson::of(&group)))
+}
+
+/// P-10 (`create`: both required) and P-12 (either may change, neither be cleared).
+pub(super) fn group_input(input: &mut Input, create: bool) -> (Option<String>, Option<String>) {
+    if create {
+        return (input.required_string("name", 255), input.required_string("description", 65_535));
+    }
+    let name = input.string("name", 255);
+    let name = input.not_null("name", name);
+    let description = input.string("description", 65_535);
+    let description = input.not_null("description", description);
+    if name.as_ref().is_some_and(String::is_empty) {
+        input.error("name", "The name field is required.");
+    }
+    (name, description)
 }
 
 async fn group_get(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Answer {
     let c = company(&state, &req)?;
     let id = uuid_path(&id, "People group")?;
     let g = blocking(&state, move |p| p.get::<PeopleGroup>(&c, &id)).await?;
-    Ok(ok(StatusCode::OK, group_json(&g)))
+    Ok(ok(StatusCode::OK, GroupJson::of(&g)))
 }
 
 async fn group_update(
@@ -113,13 +123,7 @@ async fn group_update(
     let c = company(&state, &req)?;
     let id = uuid_path(&id, "People group")?;
     let mut input = body(&state, &req, payload).await?;
-    let name = input.string("name", 255);
-    let name = input.not_null("name", name);
-    let description = input.string("description", 65_535);
-    let description = input.not_null("description", description);
-    if name.as_ref().is_some_and(String::is_empty) {
-        input.error("name", "The name field is required.");
-    }
+    let (name, description) = group_input(&mut input, false);
     input.finish().map_err(PeopleApiError::invalid)?;
     let g = blocking(&state, move |p| {
         p.update::<PeopleGroup>(&c, &id, |g| {
@@ -133,7 +137,7 @@ async fn group_update(
         })
     })
     .await?;
-    Ok(ok(StatusCode::OK, group_json(&g)))
+    Ok(ok(StatusCode::OK, GroupJson::of(&g)))
 }
 
 async fn group_delete(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Answer {
@@ -141,18 +145,6 @@ async fn group_delete(state: web::Data<AppState>, req: HttpRequest, id: web::Pat
     let id = uuid_path(&id, "People group")?;
     blocking(&state, move |p| p.delete::<PeopleGroup>(&c, &id)).await?;
     Ok(ok(StatusCode::OK, "Ok"))
-}
-
-/// The Person object of §2.1.1.
-pub fn person_json(p: &Person) -> Value {
-    json!({
-        "id": p.id, "national_id": p.national_id, "name": p.name, "first_lastname": p.first_lastname,
-        "second_lastname": p.second_lastname, "birthdate": p.birthdate, "gender": p.gender, "tax_id": p.tax_id,
-        "nationality_id": p.nationality_id, "state_id": p.state_id, "entity_of_birth": p.entity_of_birth,
-        "external_ref_id": p.external_ref_id, "facetec_ref_id": p.facetec_ref_id, "biometrics": p.biometrics,
-        "marital_status_id": p.marital_status_id, "people_group_id": p.people_group_id, "extra_data": p.extra_data,
-        "created_at": util::rfc3339_us(p.created_ns), "updated_at": util::rfc3339_us(p.updated_ns),
-    })
 }
 
 /// Which PersonInput column applies (§2.1.1): what is required.
@@ -270,7 +262,7 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Answer {
     let c = company(&state, &req)?;
     let (page, per_page) = page_params(&req)?;
     let (rows, more) = blocking(&state, move |p| p.page::<Person>(&c, page, per_page)).await?;
-    Ok(ok(StatusCode::OK, paginator(&req, page, per_page, rows.iter().map(person_json).collect(), more)))
+    Ok(ok(StatusCode::OK, paginator(&req, page, per_page, rows.iter().map(PersonJson::of).collect(), more)))
 }
 
 async fn create(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
@@ -279,14 +271,14 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
     let patch = person_patch(&mut input, Mode::Create);
     input.finish().map_err(PeopleApiError::invalid)?;
     let person = blocking(&state, move |p| p.create(&c, patch.into_new())).await?;
-    Ok(ok(StatusCode::CREATED, person_json(&person)))
+    Ok(ok(StatusCode::CREATED, PersonJson::of(&person)))
 }
 
 async fn get(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Answer {
     let c = company(&state, &req)?;
     let id = uuid_path(&id, "Person")?;
     let person = blocking(&state, move |p| p.get::<Person>(&c, &id)).await?;
-    Ok(ok(StatusCode::OK, person_json(&person)))
+    Ok(ok(StatusCode::OK, PersonJson::of(&person)))
 }
 
 async fn update(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>, payload: web::Payload) -> Answer {
@@ -302,7 +294,7 @@ async fn update(state: web::Data<AppState>, req: HttpRequest, id: web::Path<Stri
         })
     })
     .await?;
-    Ok(ok(StatusCode::OK, person_json(&person)))
+    Ok(ok(StatusCode::OK, PersonJson::of(&person)))
 }
 
 async fn delete(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Answer {
@@ -312,11 +304,16 @@ async fn delete(state: web::Data<AppState>, req: HttpRequest, id: web::Path<Stri
     Ok(ok(StatusCode::OK, "Ok"))
 }
 
+/// P-19's body: `curp`.
+pub(super) fn curp_input(input: &mut Input) -> Option<String> {
+    input.required_string("curp", 255)
+}
+
 /// P-19: a person from the structure of a CURP; names stay null.
 async fn from_curp(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
     let c = company(&state, &req)?;
     let mut input = body(&state, &req, payload).await?;
-    let text = input.required_string("curp", 255);
+    let text = curp_input(&mut input);
     input.finish().map_err(PeopleApiError::invalid)?;
     let parsed = curp::parse(&text.unwrap_or_default())
         .map_err(|e| PeopleApiError::from(field_error("curp", format!("The curp {e}."))))?;
@@ -334,14 +331,14 @@ async fn from_curp(state: web::Data<AppState>, req: HttpRequest, payload: web::P
         ..Person::default()
     };
     let person = blocking(&state, move |p| p.create(&c, person)).await?;
-    Ok(ok(StatusCode::CREATED, person_json(&person)))
+    Ok(ok(StatusCode::CREATED, PersonJson::of(&person)))
 }
 
 async fn by_national_id(state: web::Data<AppState>, req: HttpRequest, value: web::Path<String>) -> Answer {
     let c = company(&state, &req)?;
     let value = value.into_inner();
     let person = blocking(&state, move |p| p.by_national_id(&c, &value)).await?;
-    Ok(ok(StatusCode::OK, person_json(&person)))
+    Ok(ok(StatusCode::OK, PersonJson::of(&person)))
 }
 
 async fn by_reference(
@@ -353,7 +350,7 @@ async fn by_reference(
     let c = company(&state, &req)?;
     let value = value.into_inner();
     let person = blocking(&state, move |p| p.by_reference(&c, index, &value)).await?;
-    Ok(ok(StatusCode::OK, person_json(&person)))
+    Ok(ok(StatusCode::OK, PersonJson::of(&person)))
 }
 
 /// P-25: 201 when created, 200 when updated.
@@ -376,5 +373,5 @@ async fn upsert(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
         })
     })
     .await?;
-    Ok(ok(if created { StatusCode::CREATED } else { StatusCode::OK }, person_json(&person)))
+    Ok(ok(if created { StatusCode::CREATED } else { StatusCode::OK }, PersonJson::of(&person)))
 }

@@ -5,9 +5,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::persons::{Mode, person_patch};
+use super::views::RowError;
 use super::{Answer, PeopleApiError, blocking, body, company, ok, resource};
 use crate::api::fields::{Input, Val};
 use crate::app::AppState;
@@ -24,13 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/people/import").route(web::post().to(import)));
 }
 
-async fn export(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, PeopleApiError> {
-    let c = company(&state, &req)?;
-    let mut input = body(&state, &req, payload).await?;
+/// P-20's body: the date range and what to leave out.
+pub(super) fn export_input(input: &mut Input) -> Export {
     let start_date = input.date("start_date").value();
     let end_date = input.date("end_date").value();
     let exclude = input.strings("exclude").value().unwrap_or_default();
@@ -42,13 +38,23 @@ async fn export(
     {
         input.error("end_date", "The end_date must be a date after or equal to start_date.");
     }
-    input.finish().map_err(PeopleApiError::invalid)?;
-    let spec = Export {
+    Export {
         start_date,
         end_date,
         addresses: !exclude.iter().any(|e| e == "address"),
         contacts: !exclude.iter().any(|e| e == "contact"),
-    };
+    }
+}
+
+async fn export(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, PeopleApiError> {
+    let c = company(&state, &req)?;
+    let mut input = body(&state, &req, payload).await?;
+    let spec = export_input(&mut input);
+    input.finish().map_err(PeopleApiError::invalid)?;
     let csv = blocking(&state, move |p| p.export_csv(&c, &spec, &mut |_| {})).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
@@ -57,8 +63,8 @@ async fn export(
 }
 
 /// One bad row of an import.
-fn row_error(row: usize, message: String) -> Value {
-    json!({"row": row, "error": message})
+fn row_error(row: usize, error: String) -> RowError {
+    RowError { row, error }
 }
 
 /// Field errors on one line: `field: message; field: message`.
@@ -88,7 +94,7 @@ fn read_csv(bytes: &[u8]) -> Result<Table, PeopleApiError> {
 }
 
 /// The CSV or (by its ZIP signature) XLSX `bytes` as rows to upsert and the rows refused already.
-pub fn parse_import(bytes: &[u8]) -> Result<(Vec<UpsertRow>, Vec<Value>), PeopleApiError> {
+pub fn parse_import(bytes: &[u8]) -> Result<(Vec<UpsertRow>, Vec<RowError>), PeopleApiError> {
     let table = if bytes.starts_with(b"PK\x03\x04") {
         crate::people::sheet::read_xlsx(bytes).map_err(file_error)?
     } else {
@@ -98,7 +104,7 @@ pub fn parse_import(bytes: &[u8]) -> Result<(Vec<UpsertRow>, Vec<Value>), People
 }
 
 /// The rows of `table` to upsert, and the rows refused already.
-fn parse_table(table: Table) -> Result<(Vec<UpsertRow>, Vec<Value>), PeopleApiError> {
+fn parse_table(table: Table) -> Result<(Vec<UpsertRow>, Vec<RowError>), PeopleApiError> {
     let header: Vec<String> =
         table.header.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect();
     if !header.iter().any(|h| h == "national_id") {
@@ -151,20 +157,26 @@ fn parse_table(table: Table) -> Result<(Vec<UpsertRow>, Vec<Value>), PeopleApiEr
     Ok((rows, refused))
 }
 
+/// P-21's form: a `file` part (read by [`import`]) or an `s3_path`.
+pub(super) fn import_input(input: &mut Input) -> Option<String> {
+    input.file("file", false);
+    input.string("s3_path", 1024).value().filter(|s| !s.is_empty())
+}
+
 async fn import(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> Answer {
     let c = company(&state, &req)?;
     let too_big = || PeopleApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the file exceeds {MAX_IMPORT} bytes"));
     let form = super::parts(&state, &req, payload, MAX_IMPORT, MAX_IMPORT + 64 * 1024, too_big).await?;
-    let (mut file, mut s3_path) = (None, None);
+    let (mut file, mut fields) = (None, serde_json::Map::new());
     for part in form {
         match part.name.as_str() {
             "file" => file = Some(part.bytes),
-            "s3_path" => {
-                s3_path = Some(String::from_utf8_lossy(&part.bytes).trim().to_string()).filter(|s| !s.is_empty())
+            _ => {
+                fields.insert(part.name, String::from_utf8_lossy(&part.bytes).into());
             }
-            _ => {}
         }
     }
+    let s3_path = import_input(&mut Input::new(fields));
     let file = match (file, s3_path) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(crate::people::field_error("file", "Give exactly one of file and s3_path.").into());
@@ -188,9 +200,9 @@ pub fn upsert_in_chunks(
     people: &People,
     company: &str,
     rows: Vec<UpsertRow>,
-    mut refused: Vec<Value>,
+    mut refused: Vec<RowError>,
     progress: &mut dyn FnMut(usize),
-) -> Result<Vec<Value>, PeopleError> {
+) -> Result<Vec<RowError>, PeopleError> {
     let mut rows = rows.into_iter().peekable();
     let mut done = 0;
     while rows.peek().is_some() {
@@ -205,6 +217,6 @@ pub fn upsert_in_chunks(
         }
         progress(done);
     }
-    refused.sort_by_key(|e| e["row"].as_u64());
+    refused.sort_by_key(|e| e.row);
     Ok(refused)
 }
