@@ -290,16 +290,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             for n in sessions {
-                let done = std::sync::atomic::AtomicUsize::new(0);
-                let total = n * plan.frames_per_session;
-                let progress = |k: usize| {
-                    let d = done.fetch_add(k, std::sync::atomic::Ordering::Relaxed) + k;
-                    if d.is_multiple_of(15) {
-                        eprint!("\r\x1b[Kkiosk-sim: {n} sessions at {fps} fps, {d}/{total} frames answered");
-                    }
-                };
+                let bar = rostro::cli::progress_bar(
+                    n * plan.frames_per_session,
+                    &format!("frames answered, {n} sessions at {fps} fps"),
+                );
+                let progress = |k: usize| bar.inc(k as u64);
                 let r = rt.block_on(rostro::kiosk::run(&plan, n, &progress));
-                eprintln!();
+                bar.finish_and_clear();
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
@@ -465,13 +462,13 @@ fn load(
         plan.prepare().map_err(anyhow::Error::msg)?;
     }
     for &n in clients {
-        let progress = |done: usize, total: usize| {
-            if done.is_multiple_of(5) || done == total {
-                eprint!("\r{}: {n} clients, {done}/{total} answered", plan.route);
-            }
-        };
+        let bar = rostro::cli::progress_bar(
+            n.max(1) * plan.requests_per_client,
+            &format!("{} answered, {n} clients", plan.route),
+        );
+        let progress = |done: usize, _total: usize| bar.set_position(done as u64);
         let r = plan.run(n.max(1), &progress);
-        eprintln!();
+        bar.finish_and_clear();
         if json {
             println!("{}", serde_json::to_string(&r)?);
         } else {
