@@ -72,6 +72,18 @@ pub struct Metrics {
     pub slow_clients: AtomicU64,
 }
 
+/// What other parts hold and `/metrics` reads when it is scraped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scrape {
+    pub gallery_faces: usize,
+    pub inference_accepted: u64,
+    pub inference_refused: u64,
+    /// Record writes made durable, the fsyncs that did it, and their time.
+    pub store_writes: u64,
+    pub store_flushes: u64,
+    pub store_flush_seconds: f64,
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -99,8 +111,8 @@ impl Metrics {
         *lock(&self.events).entry(kind.to_string()).or_default() += 1;
     }
 
-    /// The Prometheus text exposition, with the gauges the caller reads at scrape time.
-    pub fn render(&self, gallery_faces: usize, inference_accepted: u64, inference_refused: u64) -> String {
+    /// The Prometheus text exposition, with the values the caller reads at scrape time.
+    pub fn render(&self, now: &Scrape) -> String {
         let mut out = String::new();
         let o = &mut out;
         let _ = writeln!(o, "# HELP rostro_stage_latency_ms Latency of one streamed frame per pipeline stage.");
@@ -170,37 +182,38 @@ impl Metrics {
                 "counter",
                 self.slow_clients.load(Ordering::Relaxed) as f64,
             ),
-            ("rostro_gallery_faces", "Faces in every tenant's gallery.", "gauge", gallery_faces as f64),
+            ("rostro_gallery_faces", "Faces in every tenant's gallery.", "gauge", now.gallery_faces as f64),
             (
                 "rostro_inference_accepted_total",
                 "Jobs taken by the inference pool.",
                 "counter",
-                inference_accepted as f64,
+                now.inference_accepted as f64,
             ),
             (
                 "rostro_inference_refused_total",
                 "Jobs refused because the inference queue was full.",
                 "counter",
-                inference_refused as f64,
+                now.inference_refused as f64,
             ),
+            (
+                "rostro_store_writes_total",
+                "Record writes committed and made durable.",
+                "counter",
+                now.store_writes as f64,
+            ),
+            (
+                "rostro_store_flushes_total",
+                "fsyncs of the store (concurrent writes share one).",
+                "counter",
+                now.store_flushes as f64,
+            ),
+            ("rostro_store_flush_seconds_total", "Time spent in those fsyncs.", "counter", now.store_flush_seconds),
         ];
         for (name, help, kind, value) in gauges {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
         out
     }
-}
-
-/// The store's counters: writes made durable, the fsyncs that did it, their time.
-pub fn render_store(writes: u64, flushes: u64, flush_seconds: f64) -> String {
-    format!(
-        "# HELP rostro_store_writes_total Record writes committed and made durable.\n\
-         # TYPE rostro_store_writes_total counter\nrostro_store_writes_total {writes}\n\
-         # HELP rostro_store_flushes_total fsyncs of the store (concurrent writes share one).\n\
-         # TYPE rostro_store_flushes_total counter\nrostro_store_flushes_total {flushes}\n\
-         # HELP rostro_store_flush_seconds_total Time spent in those fsyncs.\n\
-         # TYPE rostro_store_flush_seconds_total counter\nrostro_store_flush_seconds_total {flush_seconds}\n"
-    )
 }
 
 fn escape(s: &str) -> String {
@@ -218,7 +231,7 @@ mod tests {
             m.observe(Stage::Detect, ms);
         }
         m.frames("camera:door \"1\"", |c| c.dropped += 2);
-        let text = m.render(7, 1, 0);
+        let text = m.render(&Scrape { gallery_faces: 7, inference_accepted: 1, ..Scrape::default() });
         assert!(text.contains("rostro_stage_latency_ms_bucket{stage=\"detect\",le=\"1\"} 1"), "{text}");
         assert!(text.contains("rostro_stage_latency_ms_bucket{stage=\"detect\",le=\"5\"} 3"));
         assert!(text.contains("rostro_stage_latency_ms_bucket{stage=\"detect\",le=\"+Inf\"} 4"));

@@ -159,10 +159,10 @@ impl Input {
 
     /// A multipart file part `field` (read by the handler; recorded here for the description).
     pub fn file(&mut self, field: &str, required: bool) {
-        self.kind(field, Kind::File);
-        if required {
-            self.note(field, |f| f.required = true);
-        }
+        self.note(field, |f| {
+            f.kind = Kind::File;
+            f.required |= required;
+        });
     }
 
     pub fn is_describing(&self) -> bool {
@@ -220,7 +220,7 @@ impl Input {
             Val::Set(t) if !is_empty(&t) => Some(t),
             Val::Absent if self.errors.contains_key(field) => None,
             _ => {
-                self.error(field, format!("The {field} field is required."));
+                self.missing(field);
                 None
             }
         }

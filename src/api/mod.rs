@@ -286,13 +286,15 @@ async fn kiosk() -> HttpResponse {
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let stats = state.service.engine().stats();
-    let mut text = state.metrics.render(
-        state.service.gallery_size(),
-        stats.accepted.load(std::sync::atomic::Ordering::Relaxed),
-        stats.refused.load(std::sync::atomic::Ordering::Relaxed),
-    );
     let store = state.records.commit_stats();
-    text.push_str(&crate::metrics::render_store(store.writes, store.flushes, store.flush_seconds));
+    let text = state.metrics.render(&crate::metrics::Scrape {
+        gallery_faces: state.service.gallery_size(),
+        inference_accepted: stats.accepted.load(std::sync::atomic::Ordering::Relaxed),
+        inference_refused: stats.refused.load(std::sync::atomic::Ordering::Relaxed),
+        store_writes: store.writes,
+        store_flushes: store.flushes,
+        store_flush_seconds: store.flush_seconds,
+    });
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text)
 }
 

@@ -53,10 +53,8 @@ pub struct Schemas(BTreeMap<String, RefOr<Schema>>);
 impl Schemas {
     /// A reference to `T`'s schema (derived from the type the handler answers with).
     pub fn of<T: utoipa::ToSchema>(&mut self) -> RefOr<Schema> {
-        let mut nested = Vec::new();
-        T::schemas(&mut nested);
-        self.0.extend(nested);
-        self.0.insert(T::name().into_owned(), T::schema());
+        let schema = self.inline::<T>();
+        self.0.insert(T::name().into_owned(), schema);
         RefOr::Ref(Ref::from_schema_name(T::name()))
     }
 
