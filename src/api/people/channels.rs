@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, web};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::views::ChannelJson;
+use super::views::{ChannelJson, said};
 use super::{Answer, PeopleApiError, blocking, body, company, ok, resource, uuid_path};
 use crate::api::fields::{Input, Val};
 use crate::app::AppState;
@@ -195,5 +195,5 @@ async fn delete(state: web::Data<AppState>, req: HttpRequest, id: web::Path<Stri
     let c = company(&state, &req)?;
     let id = uuid_path(&id, NotificationChannel::NAME)?;
     blocking(&state, move |p| p.delete::<NotificationChannel>(&c, &id)).await?;
-    Ok(ok(StatusCode::OK, "Ok"))
+    Ok(ok(StatusCode::OK, said::OK))
 }

@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 
-use super::views::{AddressJson, ContactJson, ReferenceJson};
+use super::views::{AddressJson, ContactJson, ReferenceJson, said};
 use super::{Answer, PeopleApiError, blocking, body, company, ok, page_params, paginator, resource, uuid_path};
 use crate::api::fields::{Input, Val};
 use crate::app::AppState;
@@ -94,7 +94,7 @@ async fn delete_one<R: Entity + Send + 'static>(
     let c = company(&state, &req)?;
     let id = uuid_path(&id, R::NAME)?;
     blocking(&state, move |p| p.delete::<R>(&c, &id)).await?;
-    Ok(ok(StatusCode::OK, "Ok"))
+    Ok(ok(StatusCode::OK, said::OK))
 }
 
 /// Creates `record` (its checks run in the write).
@@ -373,7 +373,7 @@ async fn send_code(state: web::Data<AppState>, req: HttpRequest, payload: web::P
     input.finish().map_err(PeopleApiError::invalid)?;
     let (person, target) = (person.unwrap_or_default(), target.unwrap_or_default());
     blocking(&state, move |p| p.send_code(&c, &person, channel, &target)).await?;
-    Ok(ok(StatusCode::OK, if channel == Channel::Sms { "Sms code send" } else { "Email code send" }))
+    Ok(ok(StatusCode::OK, if channel == Channel::Sms { said::SMS_CODE_SENT } else { said::EMAIL_CODE_SENT }))
 }
 
 /// P-50, P-52's body: the code request's fields and the `code`.
@@ -390,7 +390,7 @@ async fn verify_code(state: web::Data<AppState>, req: HttpRequest, payload: web:
     input.finish().map_err(PeopleApiError::invalid)?;
     let (person, target, code) = (person.unwrap_or_default(), target.unwrap_or_default(), code.unwrap_or_default());
     blocking(&state, move |p| p.verify_code(&c, &person, channel, &target, &code)).await?;
-    Ok(ok(StatusCode::OK, "Phone validated"))
+    Ok(ok(StatusCode::OK, said::VALIDATED))
 }
 
 // ---------------------------------------------------------------- references

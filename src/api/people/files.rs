@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::views::{MediaJson, TemporaryUrl};
+use super::views::{MediaJson, TemporaryUrl, said};
 use super::{Answer, PeopleApiError, blocking, company, ok, parts, query, resource, uuid_path};
 use crate::api::fields::{Input, Val};
 use crate::app::AppState;
@@ -75,7 +75,7 @@ async fn upload(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
     let mut input = Input::new(fields);
     let ((model, model_id, collection), tmp) = upload_input(&mut input);
     match &file {
-        None => input.error("file", "The file field is required."),
+        None => input.missing("file"),
         Some((_, b)) if b.is_empty() => input.error("file", "The file must not be empty."),
         _ => {}
     }
@@ -94,7 +94,7 @@ async fn upload(state: web::Data<AppState>, req: HttpRequest, payload: web::Payl
         custom_properties,
     };
     blocking(&state, move |p| p.attach(&c, vec![upload])).await?;
-    Ok(ok(StatusCode::OK, "File saved"))
+    Ok(ok(StatusCode::OK, said::FILE_SAVED))
 }
 
 /// A JSON body, or a multipart form of text fields where `files` is an
@@ -187,7 +187,7 @@ async fn from_urls(state: web::Data<AppState>, req: HttpRequest, payload: web::P
         p.attach(&c, uploads)
     })
     .await?;
-    Ok(ok(StatusCode::OK, "Files saved"))
+    Ok(ok(StatusCode::OK, said::FILES_SAVED))
 }
 
 /// One item of P-69: its index, model, model id, collection and `file_tmp_id`.
@@ -259,10 +259,10 @@ async fn from_temporary(state: web::Data<AppState>, req: HttpRequest, payload: w
                 tracing::warn!(error = %e, "queued temporary files not stored");
             }
         });
-        return Ok(ok(StatusCode::OK, "Files queued"));
+        return Ok(ok(StatusCode::OK, said::FILES_QUEUED));
     }
     blocking(&state, move |p| p.attach(&c, uploads)).await?;
-    Ok(ok(StatusCode::OK, "Files saved"))
+    Ok(ok(StatusCode::OK, said::FILES_SAVED))
 }
 
 /// P-70.
@@ -286,7 +286,7 @@ async fn delete(state: web::Data<AppState>, req: HttpRequest) -> Answer {
     input.finish().map_err(PeopleApiError::invalid)?;
     let (model, model_id, media) = (model.unwrap_or_default(), model_id.unwrap_or_default(), media.unwrap_or_default());
     blocking(&state, move |p| p.detach(&c, &model, &model_id, &collection, &media)).await?;
-    Ok(ok(StatusCode::OK, "Ok"))
+    Ok(ok(StatusCode::OK, said::OK))
 }
 
 /// P-71: `{url, expires_at}`, the URL of X-01 signed until `expires_in_min` (1..10080, default 5).

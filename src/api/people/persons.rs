@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use serde_json::Value;
 
-use super::views::{CatalogJson, GroupJson, PersonJson};
+use super::views::{CatalogJson, GroupJson, PersonJson, said};
 use super::{Answer, PeopleApiError, blocking, body, company, ok, page_params, paginator, resource, uuid_path};
 use crate::api::fields::{Input, Val};
 use crate::app::AppState;
@@ -144,7 +144,7 @@ async fn group_delete(state: web::Data<AppState>, req: HttpRequest, id: web::Pat
     let c = company(&state, &req)?;
     let id = uuid_path(&id, "People group")?;
     blocking(&state, move |p| p.delete::<PeopleGroup>(&c, &id)).await?;
-    Ok(ok(StatusCode::OK, "Ok"))
+    Ok(ok(StatusCode::OK, said::OK))
 }
 
 /// Which PersonInput column applies (§2.1.1): what is required.
@@ -301,7 +301,7 @@ async fn delete(state: web::Data<AppState>, req: HttpRequest, id: web::Path<Stri
     let c = company(&state, &req)?;
     let id = uuid_path(&id, "Person")?;
     blocking(&state, move |p| p.delete::<Person>(&c, &id)).await?;
-    Ok(ok(StatusCode::OK, "Ok"))
+    Ok(ok(StatusCode::OK, said::OK))
 }
 
 /// P-19's body: `curp`.

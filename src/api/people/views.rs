@@ -303,3 +303,20 @@ pub struct Page<T> {
     pub prev_page_url: Option<String>,
     pub to: Option<usize>,
 }
+
+/// The literal `result`s of §2: sent by the handlers, documented from here.
+pub mod said {
+    pub const OK: &str = "Ok";
+    /// P-49 (spelt as documented).
+    pub const SMS_CODE_SENT: &str = "Sms code send";
+    /// P-51.
+    pub const EMAIL_CODE_SENT: &str = "Email code send";
+    /// P-50 and P-52 (A-18 keeps the documented literal for both).
+    pub const VALIDATED: &str = "Phone validated";
+    /// P-67.
+    pub const FILE_SAVED: &str = "File saved";
+    /// P-68, P-69.
+    pub const FILES_SAVED: &str = "Files saved";
+    /// P-69 with `async=true`.
+    pub const FILES_QUEUED: &str = "Files queued";
+}
