@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rostro::cli::{Cli, Output};
 use rostro::config::Config;
-use rostro::vision::{BackendKind, FaceAnalyzer, ModelFiles};
+use rostro::vision::{BackendKind, FaceAnalyzer, ModelFiles, Precision};
 
 #[derive(Parser)]
 #[command(name = "rostro", version, about = "Real-time biometric edge service")]
@@ -19,9 +19,12 @@ struct Args {
     /// Folder holding yunet.onnx, sface.onnx, liveness.onnx and runtime/ (default: ./models).
     #[arg(long, global = true)]
     models: Option<PathBuf>,
-    /// Inference backend.
+    /// Inference backend of every model: openvino, ort or tract.
     #[arg(long, global = true)]
     backend: Option<BackendKind>,
+    /// Precision of every model: f32, or bf16 (OpenVINO only).
+    #[arg(long, global = true)]
+    precision: Option<Precision>,
     /// Threads per model run.
     #[arg(long, global = true)]
     threads: Option<usize>,
@@ -260,6 +263,15 @@ fn people(mut config: Config, action: PeopleCommand) -> anyhow::Result<ExitCode>
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(args.config.as_deref())?;
+    let models = &mut config.vision.models;
+    for choice in [&mut models.detector, &mut models.liveness, &mut models.embedder] {
+        if args.backend.is_some() {
+            choice.backend = None;
+        }
+        if args.precision.is_some() {
+            choice.precision = args.precision;
+        }
+    }
     if let Some(b) = args.backend {
         config.vision.backend = b;
     }

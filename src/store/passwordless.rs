@@ -358,7 +358,9 @@ mod tests {
     /// same codec, one tree, the old key layout (its `SledStore::enroll`).
     fn write_legacy(config: &StoreConfig, enrolments: &[Enrolment]) {
         std::fs::create_dir_all(&config.data_dir).expect("dir");
-        let db = sled::Config::new().path(config.data_dir.join("db")).open().expect("sled");
+        // No background flusher: its thread could still hold the folder's lock
+        // when the test opens the store right after this returns.
+        let db = sled::Config::new().path(config.data_dir.join("db")).flush_every_ms(None).open().expect("sled");
         let sealer = codec::Sealer::new(&crate::util::from_hex(&config.key).expect("hex").try_into().expect("32"));
         let key = |kind: u8, company: &str, rest: &[u8]| {
             let mut k = vec![kind, 0];

@@ -17,7 +17,7 @@ pub mod embed;
 pub mod liveness;
 pub mod warp;
 
-pub use backend::{BackendKind, Threads};
+pub use backend::{BackendKind, Precision, Threads};
 pub use detect::{BBox, DetectConfig, Detection};
 pub use embed::Embedding;
 pub use liveness::Liveness;
@@ -39,8 +39,11 @@ pub enum VisionError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VisionConfig {
+    /// The backend of every model that `models` does not name one for.
     pub backend: BackendKind,
     pub threads: Threads,
+    /// Backend and precision per model.
+    pub models: ModelChoices,
     pub detect: DetectConfig,
     /// Liveness score (probability of "real") at or above which one frame counts as live.
     pub liveness_threshold: f32,
@@ -51,12 +54,47 @@ pub struct VisionConfig {
 impl Default for VisionConfig {
     fn default() -> Self {
         VisionConfig {
-            backend: BackendKind::Ort,
+            backend: BackendKind::default(),
             threads: Threads::default(),
+            models: ModelChoices::default(),
             detect: DetectConfig::default(),
             liveness_threshold: 0.5,
             match_threshold: embed::DEFAULT_THRESHOLD,
         }
+    }
+}
+
+/// How one model runs (`[vision.models]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelChoice {
+    /// This model's backend; none: `vision.backend`.
+    pub backend: Option<BackendKind>,
+    /// None: the measured default of the backend for this model
+    /// ([`ModelChoices::DEFAULT_OPENVINO`] on OpenVINO, f32 elsewhere).
+    pub precision: Option<Precision>,
+}
+
+/// How each of the three models runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelChoices {
+    pub detector: ModelChoice,
+    pub liveness: ModelChoice,
+    pub embedder: ModelChoice,
+}
+
+impl ModelChoices {
+    /// The OpenVINO precision of detector, liveness and embedder when the
+    /// config names none. f32: the CPUs this was measured and tested on
+    /// report no bf16 support to OpenVINO, so bf16 could be neither timed
+    /// nor checked against the golden and accuracy tests (README, "Speed").
+    pub const DEFAULT_OPENVINO: [Precision; 3] = [Precision::F32, Precision::F32, Precision::F32];
+
+    /// Every model on `backend` at `precision`.
+    pub fn all(backend: BackendKind, precision: Precision) -> ModelChoices {
+        let one = ModelChoice { backend: Some(backend), precision: Some(precision) };
+        ModelChoices { detector: one, liveness: one, embedder: one }
     }
 }
 
@@ -66,7 +104,10 @@ pub struct ModelFiles {
     pub detector: PathBuf,
     pub liveness: PathBuf,
     pub embedder: PathBuf,
+    /// ONNX Runtime's library.
     pub runtime: PathBuf,
+    /// OpenVINO's C API library (the core, CPU plugin and ONNX frontend beside it).
+    pub openvino: PathBuf,
 }
 
 impl ModelFiles {
@@ -78,6 +119,17 @@ impl ModelFiles {
             runtime: std::env::var_os("ORT_DYLIB_PATH")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| dir.join("runtime").join("libonnxruntime.so.1.31.1")),
+            openvino: std::env::var_os("ROSTRO_OPENVINO_LIB")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.join("runtime").join("openvino").join("libopenvino_c.so.2641")),
+        }
+    }
+
+    /// The shared library the backend `kind` loads.
+    pub fn runtime_for(&self, kind: BackendKind) -> &Path {
+        match kind {
+            BackendKind::Openvino => &self.openvino,
+            BackendKind::Ort | BackendKind::Tract => &self.runtime,
         }
     }
 
@@ -180,21 +232,29 @@ fn ms_since(t: Instant) -> f64 {
 }
 
 impl FaceAnalyzer {
-    /// Loads the three models with the backend named in `config`.
+    /// Loads the three models, each with the backend and precision `config` names for it.
     pub fn new(files: &ModelFiles, config: VisionConfig) -> Result<FaceAnalyzer, VisionError> {
-        let backend = backend::create(config.backend, &files.runtime, config.threads)?;
-        Self::with_backend(backend.as_ref(), files, config)
-    }
-
-    pub fn with_backend(
-        backend: &dyn Backend,
-        files: &ModelFiles,
-        config: VisionConfig,
-    ) -> Result<FaceAnalyzer, VisionError> {
+        let mut backends: Vec<(BackendKind, Box<dyn Backend>)> = Vec::new();
+        let mut load = |path: &Path, choice: ModelChoice, which: usize| -> Result<Box<dyn Model>, VisionError> {
+            let kind = choice.backend.unwrap_or(config.backend);
+            let precision = choice.precision.unwrap_or(match kind {
+                BackendKind::Openvino => ModelChoices::DEFAULT_OPENVINO[which],
+                BackendKind::Ort | BackendKind::Tract => Precision::F32,
+            });
+            let index = match backends.iter().position(|(k, _)| *k == kind) {
+                Some(i) => i,
+                None => {
+                    backends.push((kind, backend::create(kind, files.runtime_for(kind), config.threads)?));
+                    backends.len() - 1
+                }
+            };
+            Ok(backends[index].1.load(path, precision)?)
+        };
+        let models = config.models;
         Ok(FaceAnalyzer {
-            detector: backend.load(&files.detector)?,
-            liveness: backend.load(&files.liveness)?,
-            embedder: backend.load(&files.embedder)?,
+            detector: load(&files.detector, models.detector, 0)?,
+            liveness: load(&files.liveness, models.liveness, 1)?,
+            embedder: load(&files.embedder, models.embedder, 2)?,
             config,
         })
     }

@@ -1,6 +1,6 @@
 //! The derived model copies and the two backends agree with each other.
 
-use rostro::vision::backend::{self, Backend, BackendKind, Threads};
+use rostro::vision::backend::{self, Backend, BackendKind, Precision, Threads};
 use rostro::vision::{FaceAnalyzer, VisionConfig};
 
 use crate::common::{models, root};
@@ -31,8 +31,8 @@ fn derived_models_compute_what_the_originals_do() {
         ("fr_liveness.onnx", &m.liveness, [1, 3, 128, 128]),
     ] {
         let x = input(shape.iter().product());
-        let a = ort.load(&original.join(orig)).expect("original").run(&shape, &x).expect("run");
-        let b = ort.load(derived).expect("derived").run(&shape, &x).expect("run");
+        let a = ort.load(&original.join(orig), Precision::F32).expect("original").run(&shape, &x).expect("run");
+        let b = ort.load(derived, Precision::F32).expect("derived").run(&shape, &x).expect("run");
         assert_eq!(a.len(), b.len(), "{orig}");
         for (ta, tb) in a.iter().zip(&b) {
             assert_eq!(ta.shape, tb.shape, "{orig}");
@@ -42,31 +42,76 @@ fn derived_models_compute_what_the_originals_do() {
     }
 }
 
+/// Two analyzers find the same faces with the same scores, liveness and embeddings.
+fn same_faces(a: BackendKind, b: BackendKind) {
+    use crate::common::{fixture, load};
+    use rostro::vision::{ModelChoices, Precision, Stages};
+    let config = |backend| VisionConfig {
+        backend,
+        models: ModelChoices::all(backend, Precision::F32),
+        ..VisionConfig::default()
+    };
+    let mut x = FaceAnalyzer::new(&models(), config(a)).expect("first backend");
+    let mut y = FaceAnalyzer::new(&models(), config(b)).expect("second backend");
+    for name in ["obama.jpg", "astronaut.png", "biden.jpg"] {
+        let img = load(&fixture(name));
+        // Twice: the first run of a shape uses OpenVINO's dynamic copy, the second a static one.
+        for round in 0..2 {
+            let (fa, fb) =
+                (x.analyze(&img, Stages::ALL).expect("first"), y.analyze(&img, Stages::ALL).expect("second"));
+            assert_eq!(fa.faces.len(), fb.faces.len(), "{name} {a} {b}");
+            for (p, q) in fa.faces.iter().zip(&fb.faces) {
+                let (dp, dq) = (&p.detection, &q.detection);
+                assert!((dp.score - dq.score).abs() < 1e-3, "{name} {a} {b} round {round}");
+                assert!(
+                    (dp.bbox.x - dq.bbox.x).abs() < 0.05 && (dp.bbox.w - dq.bbox.w).abs() < 0.05,
+                    "{name} {a} {b}: {dp:?} {dq:?}"
+                );
+                let (ep, eq) = (p.embedding.as_ref().expect("e"), q.embedding.as_ref().expect("e"));
+                assert!(max_diff(ep.as_slice(), eq.as_slice()) < 1e-3, "{name} {a} {b}");
+                let (lp, lq) = (p.liveness.expect("l"), q.liveness.expect("l"));
+                assert!(max_diff(&lp.probabilities, &lq.probabilities) < 1e-3, "{name} {a} {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn openvino_and_ort_give_the_same_faces() {
+    same_faces(BackendKind::Openvino, BackendKind::Ort);
+}
+
 #[cfg(feature = "tract")]
 #[test]
 fn ort_and_tract_give_the_same_faces() {
-    use crate::common::{fixture, load};
-    use rostro::vision::Stages;
-    let config = |backend| VisionConfig { backend, ..VisionConfig::default() };
-    let mut a = FaceAnalyzer::new(&models(), config(BackendKind::Ort)).expect("ort");
-    let mut b = FaceAnalyzer::new(&models(), config(BackendKind::Tract)).expect("tract");
-    for name in ["obama.jpg", "astronaut.png"] {
-        let img = load(&fixture(name));
-        let (fa, fb) = (a.analyze(&img, Stages::ALL).expect("ort"), b.analyze(&img, Stages::ALL).expect("tract"));
-        assert_eq!(fa.faces.len(), fb.faces.len(), "{name}");
-        for (x, y) in fa.faces.iter().zip(&fb.faces) {
-            let (dx, dy) = (&x.detection, &y.detection);
-            assert!((dx.score - dy.score).abs() < 1e-3, "{name}");
-            assert!(
-                (dx.bbox.x - dy.bbox.x).abs() < 0.05 && (dx.bbox.w - dy.bbox.w).abs() < 0.05,
-                "{name}: {dx:?} {dy:?}"
-            );
-            let (ex, ey) = (x.embedding.as_ref().expect("e"), y.embedding.as_ref().expect("e"));
-            assert!(max_diff(ex.as_slice(), ey.as_slice()) < 1e-3, "{name}");
-            let (lx, ly) = (x.liveness.expect("l"), y.liveness.expect("l"));
-            assert!(max_diff(&lx.probabilities, &ly.probabilities) < 1e-3, "{name}");
-        }
-    }
+    same_faces(BackendKind::Ort, BackendKind::Tract);
+}
+
+/// A model on a backend of its own, and bf16 where only f32 runs.
+#[test]
+fn backend_and_precision_are_chosen_per_model() {
+    use rostro::vision::{ModelChoice, Precision, Stages};
+    let mut config = VisionConfig { backend: BackendKind::Openvino, ..VisionConfig::default() };
+    config.models.detector = ModelChoice { backend: Some(BackendKind::Ort), precision: None };
+    let mut mixed = FaceAnalyzer::new(&models(), config.clone()).expect("ort detector, openvino for the rest");
+    let faces =
+        mixed.analyze(&crate::common::load(&crate::common::fixture("obama.jpg")), Stages::ALL).expect("analyze");
+    assert_eq!(faces.faces.len(), 1);
+    assert!(faces.faces[0].embedding.is_some());
+
+    config.models.detector.precision = Some(Precision::Bf16);
+    let err = FaceAnalyzer::new(&models(), config).err().expect("ONNX Runtime runs f32 only");
+    assert!(err.to_string().contains("precision bf16 needs backend \"openvino\""), "{err}");
+}
+
+#[test]
+fn a_missing_openvino_library_is_a_clear_load_error() {
+    let mut files = models();
+    files.openvino = root().join("models/runtime/openvino/no-such-lib.so");
+    let err = FaceAnalyzer::new(&files, VisionConfig { backend: BackendKind::Openvino, ..VisionConfig::default() })
+        .err()
+        .expect("no library");
+    assert!(err.to_string().contains("OpenVINO library not found"), "{err}");
 }
 
 #[cfg(not(feature = "tract"))]

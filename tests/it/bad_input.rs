@@ -129,7 +129,16 @@ fn crowd_photo_gives_many_faces_in_a_stable_order() {
     let first = analyzer.analyze(&img, Stages::ALL).expect("analyze");
     let second = analyzer.analyze(&img, Stages::ALL).expect("analyze");
     assert!(first.faces.len() >= 5, "found {} faces", first.faces.len());
-    assert_eq!(first.faces, second.faces, "same frame, same faces, same order");
+    // The same boxes in the same order; the numbers within float noise (OpenVINO
+    // runs a shape's first frame on its dynamic copy, later ones on a static one).
+    let boxes = |a: &rostro::vision::Analysis| a.faces.iter().map(|f| f.detection).collect::<Vec<_>>();
+    assert_eq!(boxes(&first), boxes(&second), "same frame, same faces, same order");
+    for (a, b) in first.faces.iter().zip(&second.faces) {
+        let (ea, eb) = (a.embedding.as_ref().expect("embedding"), b.embedding.as_ref().expect("embedding"));
+        assert!(ea.cosine(eb) > 0.99999, "the same face embeds the same: {}", ea.cosine(eb));
+        let (la, lb) = (a.liveness.expect("liveness"), b.liveness.expect("liveness"));
+        assert!((la.score - lb.score).abs() < 1e-5, "{} vs {}", la.score, lb.score);
+    }
     for pair in first.faces.windows(2) {
         assert!(pair[0].detection.bbox.area() >= pair[1].detection.bbox.area(), "largest first");
     }

@@ -83,7 +83,7 @@ fn bad_input_exits_non_zero_with_a_message() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("make fetch"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("make setup"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Inference backends: one small trait over ONNX Runtime (default) and tract (feature `tract`).
+//! Inference backends: one small trait over OpenVINO (default), ONNX Runtime
+//! and tract (feature `tract`).
 //!
 //! The vision code prepares NCHW `f32` tensors itself and reads plain `f32`
 //! outputs back, so a backend only has to run a graph. One [`Model`] is one
@@ -7,6 +8,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub mod openvino;
 pub mod ort;
 #[cfg(feature = "tract")]
 pub mod tract;
@@ -40,8 +42,58 @@ pub trait Model: Send {
 
 /// A way of loading models.
 pub trait Backend: Send + Sync {
-    fn load(&self, path: &Path) -> Result<Box<dyn Model>, BackendError>;
+    /// Loads the graph at `path` to run at `precision`; a backend that cannot
+    /// refuses with a reason.
+    fn load(&self, path: &Path, precision: Precision) -> Result<Box<dyn Model>, BackendError>;
     fn name(&self) -> &'static str;
+}
+
+/// The arithmetic a model runs in. The graphs are `f32`; `bf16` is OpenVINO's
+/// inference-precision hint (bfloat16 convolutions on CPUs with AVX-512 BF16
+/// or AMX, `f32` elsewhere); ONNX Runtime and tract run `f32` only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+}
+
+impl Precision {
+    fn openvino_hint(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    /// Refuses anything but `f32` for a backend that runs only that.
+    fn f32_only(self, backend: &str, path: &Path) -> Result<(), BackendError> {
+        match self {
+            Precision::F32 => Ok(()),
+            other => Err(BackendError::Load {
+                path: path.to_path_buf(),
+                reason: format!("the {backend} backend runs f32 only; precision {other} needs backend \"openvino\""),
+            }),
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            other => Err(format!("unknown precision '{other}' (expected 'f32' or 'bf16')")),
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.openvino_hint())
+    }
 }
 
 /// The backends this build knows, as named in config and on the command line.
@@ -49,6 +101,7 @@ pub trait Backend: Send + Sync {
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     #[default]
+    Openvino,
     Ort,
     Tract,
 }
@@ -56,6 +109,7 @@ pub enum BackendKind {
 impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            BackendKind::Openvino => "openvino",
             BackendKind::Ort => "ort",
             BackendKind::Tract => "tract",
         })
@@ -66,9 +120,10 @@ impl std::str::FromStr for BackendKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "openvino" => Ok(BackendKind::Openvino),
             "ort" => Ok(BackendKind::Ort),
             "tract" => Ok(BackendKind::Tract),
-            other => Err(format!("unknown backend '{other}' (expected 'ort' or 'tract')")),
+            other => Err(format!("unknown backend '{other}' (expected 'openvino', 'ort' or 'tract')")),
         }
     }
 }
@@ -93,9 +148,11 @@ impl Default for Threads {
     }
 }
 
-/// Builds the backend named by `kind`.
+/// Builds the backend named by `kind`; `runtime_lib` is its shared library
+/// (OpenVINO's C API, ONNX Runtime; unused by tract).
 pub fn create(kind: BackendKind, runtime_lib: &Path, threads: Threads) -> Result<Box<dyn Backend>, BackendError> {
     match kind {
+        BackendKind::Openvino => Ok(Box::new(openvino::OpenvinoBackend::new(runtime_lib, threads)?)),
         BackendKind::Ort => Ok(Box::new(ort::OrtBackend::new(runtime_lib, threads)?)),
         #[cfg(feature = "tract")]
         BackendKind::Tract => Ok(Box::new(tract::TractBackend::new())),

@@ -8,7 +8,7 @@ use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::TensorRef;
 
-use super::{Backend, BackendError, Model, Tensor, Threads};
+use super::{Backend, BackendError, Model, Precision, Tensor, Threads};
 
 /// The process loads one ONNX Runtime library once; every backend shares its
 /// environment, and with `Threads::shared_pool` its one thread pool, sized by
@@ -19,7 +19,7 @@ fn environment(lib: &Path, threads: Threads) -> Result<Environment, BackendError
     let load_error = |reason: String| BackendError::Load { path: lib.to_path_buf(), reason };
     if !lib.is_file() {
         return Err(load_error(
-            "ONNX Runtime library not found; run `make fetch` (scripts/fetch.py) or set ORT_DYLIB_PATH".into(),
+            "ONNX Runtime library not found; run `make setup` (scripts/fetch.py) or set ORT_DYLIB_PATH".into(),
         ));
     }
     ENVIRONMENT
@@ -51,10 +51,11 @@ impl OrtBackend {
 }
 
 impl Backend for OrtBackend {
-    fn load(&self, path: &Path) -> Result<Box<dyn Model>, BackendError> {
+    fn load(&self, path: &Path, precision: Precision) -> Result<Box<dyn Model>, BackendError> {
+        precision.f32_only("ort", path)?;
         let fail = |e: &dyn std::fmt::Display| BackendError::Load { path: path.to_path_buf(), reason: e.to_string() };
         if !path.is_file() {
-            return Err(fail(&"model file not found; run `make fetch` (scripts/fetch.py)"));
+            return Err(fail(&"model file not found; run `make setup` (scripts/fetch.py)"));
         }
         let mut builder = session_builder(&self.env, self.threads).map_err(|e| fail(&e))?;
         let session = builder.commit_from_file(path).map_err(|e| fail(&e))?;

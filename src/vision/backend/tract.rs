@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
-use super::{Backend, BackendError, Model, Tensor};
+use super::{Backend, BackendError, Model, Precision, Tensor};
 
 /// Plans are specialised to one input shape; a detector fed frames of a few
 /// sizes keeps one plan per size, up to this many.
@@ -28,7 +28,8 @@ impl Default for TractBackend {
 }
 
 impl Backend for TractBackend {
-    fn load(&self, path: &Path) -> Result<Box<dyn Model>, BackendError> {
+    fn load(&self, path: &Path, precision: Precision) -> Result<Box<dyn Model>, BackendError> {
+        precision.f32_only("tract", path)?;
         let fail = |e: &dyn std::fmt::Display| BackendError::Load { path: path.to_path_buf(), reason: e.to_string() };
         let model = tract_onnx::onnx().model_for_path(path).map_err(|e| fail(&e))?;
         // tract labels outlets with the ONNX output names; fall back to the producing node's name.
