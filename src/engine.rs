@@ -84,13 +84,17 @@ impl Engine {
         workers: usize,
         queue: usize,
     ) -> Result<Engine, VisionError> {
-        let first = Mutex::new(Some(FaceAnalyzer::new(files, config.clone())?));
+        let mut first = FaceAnalyzer::new(files, config.clone())?;
+        first.warm_up()?;
+        let first = Mutex::new(Some(first));
         let (files, vision) = (files.clone(), config.clone());
         let workers = workers.max(1);
         let addr = SyncArbiter::start(workers, move || {
             let analyzer = first.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
             let analyzer = analyzer.unwrap_or_else(|| {
-                FaceAnalyzer::new(&files, vision.clone()).expect("these models loaded once already")
+                let mut a = FaceAnalyzer::new(&files, vision.clone()).expect("these models loaded once already");
+                a.warm_up().expect("these models ran once already");
+                a
             });
             InferenceActor { analyzer }
         });

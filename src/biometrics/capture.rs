@@ -38,13 +38,17 @@ pub struct Quality {
 
 /// Scores a face in `img` (the aligned crop is recomputed: ~0.1 ms).
 pub fn quality(img: &RgbImage, face: &Face) -> Quality {
-    let d = &face.detection;
+    quality_aligned(&face.detection, align::align(img, &face.detection.landmarks).as_ref())
+}
+
+/// [`quality`] from the face's crop already aligned by [`align::align`].
+pub fn quality_aligned(d: &crate::vision::Detection, aligned: Option<&RgbImage>) -> Quality {
     let size = (d.bbox.w.min(d.bbox.h) / GOOD_FACE_SIDE).clamp(0.0, 1.0);
     let [re, le, nose, _, _] = d.landmarks;
     let eye_dist = ((le[0] - re[0]).powi(2) + (le[1] - re[1]).powi(2)).sqrt().max(1.0);
     let mid = (re[0] + le[0]) / 2.0;
     let frontal = (1.0 - 2.0 * (nose[0] - mid).abs() / eye_dist).clamp(0.0, 1.0);
-    let laplacian = align::align(img, &d.landmarks).map_or(0.0, |crop| laplacian_variance(&crop));
+    let laplacian = aligned.map_or(0.0, laplacian_variance);
     let sharpness = laplacian / (laplacian + 100.0);
     let score = size * (0.5 + 0.5 * frontal) * (0.5 + 0.5 * sharpness) * d.score.clamp(0.0, 1.0);
     Quality { score, size, frontal, sharpness }

@@ -18,6 +18,16 @@ pub struct StreamConfig {
     pub send_timeout_s: f32,
     /// A session that sends nothing for this many seconds is closed.
     pub idle_timeout_s: f32,
+    /// Identify and verify sessions embed the face they follow when it appears
+    /// and again only when its quality clearly improves (false: every frame).
+    pub reuse_embeddings: bool,
+    /// While the followed face is at least `fast_detect_min_face` pixels on its
+    /// shorter side, detect on a copy whose longer side is this (0: never, the
+    /// default: the landmarks of a reduced copy are coarser and shift when the
+    /// scale changes, which the motion cue of the liveness check reads as
+    /// life; a repeated still photo was judged live with 320).
+    pub fast_detect_side: u32,
+    pub fast_detect_min_face: f32,
     /// The liveness decision over time.
     pub temporal: TemporalConfig,
 }
@@ -30,6 +40,9 @@ impl Default for StreamConfig {
             max_frames: 300,
             send_timeout_s: 5.0,
             idle_timeout_s: 30.0,
+            reuse_embeddings: true,
+            fast_detect_side: 0,
+            fast_detect_min_face: 120.0,
             temporal: TemporalConfig::default(),
         }
     }

@@ -108,7 +108,12 @@ pub struct Signals {
 
 /// The per-frame features of `det` in `img`, with the model's P(real).
 pub fn features(img: &RgbImage, det: &Detection, model: f32) -> FrameFeatures {
-    let grey = align::align(img, &det.landmarks).map(|c| halve_grey(&c)).unwrap_or_else(|| vec![0; GREY * GREY]);
+    features_aligned(img, det, model, align::align(img, &det.landmarks).as_ref())
+}
+
+/// [`features`] with the face's crop already aligned by [`align::align`].
+pub fn features_aligned(img: &RgbImage, det: &Detection, model: f32, aligned: Option<&RgbImage>) -> FrameFeatures {
+    let grey = aligned.map(halve_grey).unwrap_or_else(|| vec![0; GREY * GREY]);
     FrameFeatures {
         landmarks: det.landmarks,
         eye_contrast: eye_contrast(&grey),

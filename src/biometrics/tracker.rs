@@ -12,7 +12,7 @@ use super::temporal::{self, Signals};
 use crate::vision::{BBox, Detection, Embedding, Face, FaceAnalyzer, VisionError};
 
 /// Boxes overlapping at least this much are the same face.
-const LINK_IOU: f32 = 0.3;
+pub const LINK_IOU: f32 = 0.3;
 /// A track unseen for this many frames is gone.
 const MAX_MISSED: usize = 5;
 /// Re-embed when quality beats the embedded frame's by this factor.
@@ -21,15 +21,66 @@ const IMPROVE: f32 = 1.15;
 /// (someone may have been enrolled, or deleted, since).
 const RESEARCH_EVERY: usize = 5;
 
+/// One face's embedding, kept while the face is followed: a face is embedded
+/// when it appears and again only when its quality improves clearly, and its
+/// gallery answer is refreshed every [`RESEARCH_EVERY`] frames. Camera tracks
+/// and kiosk sessions both use it.
+#[derive(Debug, Clone, Default)]
+pub struct EmbedCache {
+    /// Quality of the frame the embedding came from.
+    quality: f32,
+    embedding: Option<Embedding>,
+    since_search: usize,
+    best: Option<(String, f32)>,
+}
+
+impl EmbedCache {
+    /// Whether a frame of this quality should be embedded.
+    pub fn wants(&self, quality: f32) -> bool {
+        self.embedding.is_none() || quality > self.quality * IMPROVE
+    }
+
+    /// The quality a frame must beat to be embedded; `None` when any will do.
+    pub fn bar(&self) -> Option<f32> {
+        self.embedding.as_ref().map(|_| self.quality * IMPROVE)
+    }
+
+    /// A new embedding of the face, from a frame of `quality`: searched at once.
+    pub fn embedded(&mut self, quality: f32, embedding: Embedding) {
+        self.quality = quality;
+        self.embedding = Some(embedding);
+        self.since_search = RESEARCH_EVERY;
+    }
+
+    /// One more frame of the face: searches with the kept embedding when it is
+    /// new or its answer is [`RESEARCH_EVERY`] frames old, and returns the answer.
+    pub fn answer(&mut self, search: impl FnOnce(&Embedding) -> Option<(String, f32)>) -> Option<(String, f32)> {
+        self.since_search += 1;
+        if self.since_search > RESEARCH_EVERY
+            && let Some(e) = &self.embedding
+        {
+            self.best = search(e);
+            self.since_search = 1;
+        }
+        self.best.clone()
+    }
+
+    /// The face is gone (or another one took its place).
+    pub fn forget(&mut self) {
+        *self = EmbedCache::default();
+    }
+
+    pub fn embedding(&self) -> Option<&Embedding> {
+        self.embedding.as_ref()
+    }
+}
+
 struct Track {
     id: u64,
     bbox: BBox,
     missed: usize,
     logic: SessionLogic,
-    embedded_quality: f32,
-    embedding: Option<Embedding>,
-    since_search: usize,
-    best: Option<(String, f32)>,
+    cache: EmbedCache,
     decided: bool,
     denied: bool,
 }
@@ -98,10 +149,7 @@ impl Tracker {
                 bbox: BBox { x: 0.0, y: 0.0, w: 0.0, h: 0.0 },
                 missed: 0,
                 logic: SessionLogic::new(Mode::Identify, self.config.clone(), self.threshold),
-                embedded_quality: -1.0,
-                embedding: None,
-                since_search: 0,
-                best: None,
+                cache: EmbedCache::default(),
                 decided: false,
                 denied: false,
             });
@@ -116,29 +164,20 @@ impl Tracker {
             let track = &mut self.tracks[t];
             track.bbox = det.bbox;
             track.missed = 0;
-            let embedded = track.embedded_quality < 0.0 || quality > track.embedded_quality * IMPROVE;
             let mut embedding = None;
-            track.since_search += 1;
-            if embedded {
+            if track.cache.wants(quality) {
                 embedding = a.embed(img, std::slice::from_ref::<Detection>(det))?.pop().flatten();
                 if let Some(e) = &embedding {
                     self.embeddings += 1;
-                    track.embedded_quality = quality;
-                    track.embedding = Some(e.clone());
-                    track.since_search = RESEARCH_EVERY;
+                    track.cache.embedded(quality, e.clone());
                 }
             }
-            if track.since_search >= RESEARCH_EVERY
-                && let Some(e) = &track.embedding
-            {
-                track.best = search(e);
-                track.since_search = 0;
-            }
+            let best = track.cache.answer(search);
             let (signals, outcome) = track.logic.observe(Observation {
                 faces: 1,
                 features: Some(temporal::features(img, det, live[d].score)),
                 embedding: embedding.as_ref(),
-                best: track.best.clone(),
+                best: best.clone(),
                 quality,
             });
             // A grant ends the track's story; a denial is reported once, and the track
@@ -162,7 +201,7 @@ impl Tracker {
                 track: track.id,
                 bbox: det.bbox,
                 embedded: embedding.is_some(),
-                best: track.best.clone(),
+                best,
                 signals,
                 outcome,
             });

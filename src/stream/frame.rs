@@ -1,6 +1,11 @@
 //! One streamed frame through the pipeline, on an inference worker: decode,
 //! detect, then for the largest face the liveness model, the temporal
-//! features and (when asked) the embedding.
+//! features and (when the [`Plan`] asks) the embedding. A session's
+//! [`Planner`] remembers the face it follows so that the next frame pays only
+//! for what changed: no new embedding while the same face is in view and its
+//! quality has not clearly improved, and detection on a reduced copy while
+//! the face is large. One aligned crop per face serves quality, the temporal
+//! features and the embedding.
 
 use std::time::Instant;
 
@@ -8,10 +13,12 @@ use image::RgbImage;
 use serde::Serialize;
 
 use crate::biometrics::capture::{self, Quality};
-use crate::biometrics::pad::primary_features;
-use crate::biometrics::temporal::FrameFeatures;
+use crate::biometrics::pad::primary;
+use crate::biometrics::stream_config::StreamConfig;
+use crate::biometrics::temporal::{self, FrameFeatures};
+use crate::biometrics::tracker::{EmbedCache, LINK_IOU};
 use crate::decode::{DecodeLimits, decode_image};
-use crate::vision::{BBox, Detection, Embedding, Face, FaceAnalyzer};
+use crate::vision::{BBox, Detection, Embedding, FaceAnalyzer, align};
 
 /// A frame as it arrives: an encoded still, or pixels from a video decoder.
 pub enum FrameInput {
@@ -59,14 +66,102 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-/// Runs the frame through the models. `embed`: also embed the largest face;
-/// `keep`: return the decoded image too.
+/// When the largest face is embedded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EmbedWhen {
+    Never,
+    Always,
+    /// Unless it is the face at `bbox` (overlapping it by [`LINK_IOU`]) and its
+    /// quality does not beat `bar`.
+    Changed {
+        bbox: BBox,
+        bar: f32,
+    },
+}
+
+/// How one frame is run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    pub embed: EmbedWhen,
+    /// Detect on a copy whose longer side is at most this (None: `vision.detect.max_side`).
+    pub detect_side: Option<u32>,
+    /// Return the decoded image too (an enrolment's candidate).
+    pub keep: bool,
+}
+
+impl Plan {
+    /// Everything, every frame: what a batch analysis does.
+    pub fn full(embed: bool) -> Plan {
+        Plan { embed: if embed { EmbedWhen::Always } else { EmbedWhen::Never }, detect_side: None, keep: false }
+    }
+}
+
+/// What a session remembers between frames (see the module doc).
+pub struct Planner {
+    embed: bool,
+    reuse: bool,
+    fast_side: u32,
+    fast_min_face: f32,
+    /// The largest face of the last frame.
+    last: Option<BBox>,
+    cache: EmbedCache,
+}
+
+impl Planner {
+    /// `embed`: the session needs embeddings; `reuse`: one may serve the
+    /// following frames of the same face (identify, verify; not an enrolment,
+    /// which checks every frame against the last).
+    pub fn new(embed: bool, reuse: bool, config: &StreamConfig) -> Planner {
+        Planner {
+            embed,
+            reuse: reuse && config.reuse_embeddings,
+            fast_side: config.fast_detect_side,
+            fast_min_face: config.fast_detect_min_face,
+            last: None,
+            cache: EmbedCache::default(),
+        }
+    }
+
+    pub fn plan(&self, keep: bool) -> Plan {
+        let embed = match (self.embed, self.reuse, self.last, self.cache.bar()) {
+            (false, ..) => EmbedWhen::Never,
+            (true, true, Some(bbox), Some(bar)) => EmbedWhen::Changed { bbox, bar },
+            _ => EmbedWhen::Always,
+        };
+        let large = self.last.is_some_and(|b| b.w.min(b.h) >= self.fast_min_face);
+        let detect_side = (self.fast_side > 0 && large).then_some(self.fast_side);
+        Plan { embed, detect_side, keep }
+    }
+
+    /// Takes in a frame run with [`Planner::plan`]; returns the gallery answer
+    /// for its largest face: searched with a new embedding, or the kept one's
+    /// (refreshed every few frames).
+    pub fn observe(
+        &mut self,
+        analysis: &FrameAnalysis,
+        search: impl FnOnce(&Embedding) -> Option<(String, f32)>,
+    ) -> Option<(String, f32)> {
+        let face = analysis.primary.map(|i| &analysis.faces[i]);
+        let same = matches!((face, self.last), (Some(f), Some(b)) if f.bbox.iou(&b) >= LINK_IOU);
+        self.last = face.map(|f| f.bbox);
+        match (&analysis.embedding, face) {
+            (Some(e), Some(f)) => self.cache.embedded(f.quality.score, e.clone()),
+            (None, Some(_)) if same && self.reuse => {}
+            _ => {
+                self.cache.forget();
+                return None;
+            }
+        }
+        self.cache.answer(search)
+    }
+}
+
+/// Runs the frame through the models as `plan` says.
 pub fn analyse(
     a: &mut FaceAnalyzer,
     input: FrameInput,
     limits: &DecodeLimits,
-    embed: bool,
-    keep: bool,
+    plan: Plan,
 ) -> Result<FrameAnalysis, String> {
     let mut latency = Latency::default();
     let t = Instant::now();
@@ -76,27 +171,41 @@ pub fn analyse(
     };
     latency.decode = ms(t);
     let t = Instant::now();
-    let detections: Vec<Detection> = a.detect(&img).map_err(|e| e.to_string())?;
+    let detections: Vec<Detection> = match plan.detect_side {
+        Some(side) => a.detect_at(&img, side),
+        None => a.detect(&img),
+    }
+    .map_err(|e| e.to_string())?;
     latency.detect = ms(t);
+    let mut aligned: Vec<Option<RgbImage>> = detections.iter().map(|d| align::align(&img, &d.landmarks)).collect();
     let faces: Vec<FaceOut> = detections
         .iter()
-        .map(|d| FaceOut {
+        .zip(&aligned)
+        .map(|(d, crop)| FaceOut {
             bbox: d.bbox,
             landmarks: d.landmarks,
             score: d.score,
-            quality: capture::quality(&img, &Face { detection: *d, liveness: None, embedding: None }),
+            quality: capture::quality_aligned(d, crop.as_ref()),
         })
         .collect();
     let t = Instant::now();
-    let found = primary_features(a, &img, &detections).map_err(|e| e.to_string())?;
+    let primary = primary(&detections);
+    let mut features = None;
+    if let Some(i) = primary {
+        let live = a.liveness(&img, &detections[i..=i]).map_err(|e| e.to_string())?;
+        features = Some(temporal::features_aligned(&img, &detections[i], live[0].score, aligned[i].as_ref()));
+    }
     latency.liveness = ms(t);
-    let primary = found.as_ref().map(|(i, _)| *i);
-    let (mut features, mut embedding) = (None, None);
-    if let Some((i, f)) = found {
-        features = Some(f);
-        if embed {
+    let mut embedding = None;
+    if let Some(i) = primary {
+        let wanted = match plan.embed {
+            EmbedWhen::Never => false,
+            EmbedWhen::Always => true,
+            EmbedWhen::Changed { bbox, bar } => faces[i].bbox.iou(&bbox) < LINK_IOU || faces[i].quality.score > bar,
+        };
+        if wanted {
             let t = Instant::now();
-            embedding = a.embed(&img, &detections[i..=i]).map_err(|e| e.to_string())?.pop().flatten();
+            embedding = a.embed_aligned(&[aligned.swap_remove(i)]).map_err(|e| e.to_string())?.pop().flatten();
             latency.embed = ms(t);
         }
     }
@@ -108,6 +217,78 @@ pub fn analyse(
         features,
         embedding,
         latency,
-        image: keep.then_some(img),
+        image: plan.keep.then_some(img),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(x: f32, side: f32, quality: f32, embedding: Option<Embedding>) -> FrameAnalysis {
+        let bbox = BBox { x, y: 50.0, w: side, h: side };
+        FrameAnalysis {
+            width: 640,
+            height: 480,
+            faces: vec![FaceOut {
+                bbox,
+                landmarks: [[0.0; 2]; 5],
+                score: 0.9,
+                quality: Quality { score: quality, size: 1.0, frontal: 1.0, sharpness: 1.0 },
+            }],
+            primary: Some(0),
+            features: None,
+            embedding,
+            latency: Latency::default(),
+            image: None,
+        }
+    }
+
+    fn unit(i: usize) -> Embedding {
+        Embedding::from_raw((0..128).map(|j| if j == i { 1.0 } else { 0.0 }).collect()).expect("unit")
+    }
+
+    #[test]
+    fn a_followed_face_is_embedded_again_only_when_it_improves_or_changes() {
+        let mut p = Planner::new(true, true, &StreamConfig::default());
+        assert_eq!(p.plan(false).embed, EmbedWhen::Always, "nothing followed yet");
+        let searches = std::cell::Cell::new(0);
+        let search = |_: &Embedding| {
+            searches.set(searches.get() + 1);
+            Some(("u1".to_string(), 0.8))
+        };
+        assert_eq!(p.observe(&frame(100.0, 200.0, 0.5, Some(unit(0))), search), Some(("u1".into(), 0.8)));
+        let Plan { embed: EmbedWhen::Changed { bbox, bar }, detect_side: None, .. } = p.plan(false) else {
+            panic!("{:?}", p.plan(false))
+        };
+        assert_eq!(bbox.x, 100.0);
+        assert!((bar - 0.575).abs() < 1e-6, "15 % better than 0.5: {bar}");
+        // The same face, not embedded: the kept answer, searched again every 5 frames.
+        for _ in 0..10 {
+            assert_eq!(p.observe(&frame(104.0, 200.0, 0.5, None), search), Some(("u1".into(), 0.8)));
+        }
+        assert_eq!(searches.get(), 3, "once when embedded, then every 5 frames");
+        // A face elsewhere is another face: nothing kept.
+        assert_eq!(p.observe(&frame(400.0, 150.0, 0.5, None), search), None);
+        assert_eq!(p.plan(false).embed, EmbedWhen::Always);
+        // No reuse (an enrolment): every frame.
+        let mut e = Planner::new(true, false, &StreamConfig::default());
+        e.observe(&frame(100.0, 200.0, 0.5, Some(unit(1))), |_| None);
+        assert_eq!(e.plan(false).embed, EmbedWhen::Always);
+        assert_eq!(Planner::new(false, true, &StreamConfig::default()).plan(true).embed, EmbedWhen::Never);
+    }
+
+    #[test]
+    fn reduced_detection_only_when_configured_and_the_face_is_large() {
+        let mut p = Planner::new(true, true, &StreamConfig::default());
+        p.observe(&frame(100.0, 200.0, 0.5, Some(unit(0))), |_| None);
+        assert_eq!(p.plan(false).detect_side, None, "off by default");
+        let config = StreamConfig { fast_detect_side: 320, ..StreamConfig::default() };
+        let mut p = Planner::new(true, true, &config);
+        assert_eq!(p.plan(false).detect_side, None, "no face yet");
+        p.observe(&frame(100.0, 200.0, 0.5, Some(unit(0))), |_| None);
+        assert_eq!(p.plan(false).detect_side, Some(320));
+        p.observe(&frame(100.0, 80.0, 0.5, Some(unit(0))), |_| None);
+        assert_eq!(p.plan(false).detect_side, None, "a small face needs the full frame");
+    }
 }

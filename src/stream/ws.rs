@@ -296,6 +296,8 @@ async fn process(
     let metrics = &state.metrics;
     let config = state.config.clone();
     let mut logic = SessionLogic::new(mode.clone(), config.stream.clone(), service.threshold());
+    let reuse = matches!(mode, Mode::Identify | Mode::Verify);
+    let mut planner = frame::Planner::new(mode.needs_embedding(), reuse, &config.stream);
     let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut best_frame: Option<Vec<u8>> = None;
     let started = Instant::now();
@@ -309,7 +311,6 @@ async fn process(
         }
         let Some(p) = slot.frames.take() else { continue };
         let limits = config.decode;
-        let embed = mode.needs_embedding();
         // An enrolment keeps its best frame: the JPEG as sent, or the decoded pixels.
         let (bytes_for_enrol, keep) = match (&p.input, &mode) {
             (FrameInput::Encoded(b), Mode::Enroll) => (Some(b.clone()), false),
@@ -317,7 +318,8 @@ async fn process(
             _ => (None, false),
         };
         let (seq, at) = (p.seq, p.at);
-        let job = service.engine().run(move |a| frame::analyse(a, p.input, &limits, embed, keep));
+        let plan = planner.plan(keep);
+        let job = service.engine().run(move |a| frame::analyse(a, p.input, &limits, plan));
         let result: Result<FrameAnalysis, (u16, String)> = match job.await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(message)) => Err((400, format!("frame {}: {message}", seq))),
@@ -348,13 +350,9 @@ async fn process(
         let lat = &mut analysis.latency;
         lat.queue = (at.elapsed().as_secs_f64() * 1e3 - lat.decode - lat.detect - lat.liveness - lat.embed).max(0.0);
         let t = Instant::now();
-        let best = match &analysis.embedding {
-            Some(e) => service
-                .search(&company, e.as_slice(), 1, true, target.as_deref())
-                .ok()
-                .and_then(|h| h.into_iter().next()),
-            None => None,
-        };
+        let best = planner.observe(&analysis, |e| {
+            service.search(&company, e.as_slice(), 1, true, target.as_deref()).ok().and_then(|h| h.into_iter().next())
+        });
         analysis.latency.search = t.elapsed().as_secs_f64() * 1e3;
         analysis.latency.total = at.elapsed().as_secs_f64() * 1e3;
         let quality = analysis.primary.map_or(0.0, |i| analysis.faces[i].quality.score);
@@ -399,6 +397,7 @@ async fn process(
             "primary": analysis.primary,
             "liveness": {"model": analysis.features.as_ref().map(|f| f.model), "signals": signals},
             "match": matched,
+            "embedded": analysis.embedding.is_some(),
             "latencyMs": analysis.latency,
         });
         if !send(&state, &mut session, &result).await {

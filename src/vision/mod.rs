@@ -265,15 +265,22 @@ impl FaceAnalyzer {
 
     /// Detects faces, largest first.
     pub fn detect(&mut self, img: &RgbImage) -> Result<Vec<Detection>, VisionError> {
-        let prepared = detect::prepare(img, &self.config.detect);
+        self.detect_at(img, self.config.detect.max_side)
+    }
+
+    /// Detects on a copy whose longer side is at most `max_side` (cheaper for
+    /// large faces; boxes are in `img`'s pixels all the same).
+    pub fn detect_at(&mut self, img: &RgbImage, max_side: u32) -> Result<Vec<Detection>, VisionError> {
+        let cfg = DetectConfig { max_side, ..self.config.detect };
+        let prepared = detect::prepare(img, &cfg);
         let outputs = self.detector.run(&prepared.shape, &prepared.data)?;
-        detect::decode(&prepared, self.detector.output_names(), &outputs, &self.config.detect)
-            .map_err(VisionError::Output)
+        detect::decode(&prepared, self.detector.output_names(), &outputs, &cfg).map_err(VisionError::Output)
     }
 
     /// The single-frame liveness verdict for each face.
     pub fn liveness(&mut self, img: &RgbImage, faces: &[Detection]) -> Result<Vec<Liveness>, VisionError> {
         let crops: Vec<RgbImage> = faces.iter().map(|d| liveness::crop(img, &d.bbox)).collect();
+        let crops: Vec<&RgbImage> = crops.iter().collect();
         let logits = run_batched(self.liveness.as_mut(), &crops, ChannelOrder::Bgr, liveness::SIZE, 3)?;
         Ok(logits.iter().map(|l| liveness::from_logits(l)).collect())
     }
@@ -281,10 +288,29 @@ impl FaceAnalyzer {
     /// The embedding of each face; `None` where the landmarks cannot be aligned.
     pub fn embed(&mut self, img: &RgbImage, faces: &[Detection]) -> Result<Vec<Option<Embedding>>, VisionError> {
         let aligned: Vec<Option<RgbImage>> = faces.iter().map(|d| align::align(img, &d.landmarks)).collect();
-        let crops: Vec<RgbImage> = aligned.iter().flatten().cloned().collect();
+        self.embed_aligned(&aligned)
+    }
+
+    /// The embedding of each face already aligned by [`align::align`] (`None` stays `None`).
+    pub fn embed_aligned(&mut self, aligned: &[Option<RgbImage>]) -> Result<Vec<Option<Embedding>>, VisionError> {
+        let crops: Vec<&RgbImage> = aligned.iter().flatten().collect();
         let mut raw =
             run_batched(self.embedder.as_mut(), &crops, ChannelOrder::Rgb, align::SIZE, embed::DIM)?.into_iter();
         Ok(aligned.iter().map(|a| a.as_ref().and_then(|_| raw.next()).and_then(Embedding::from_raw)).collect())
+    }
+
+    /// Runs each model twice on the shapes of a 640x480 frame with one face,
+    /// so that a backend compiling per input shape (OpenVINO's static copies)
+    /// does it now rather than in the first requests.
+    pub fn warm_up(&mut self) -> Result<(), VisionError> {
+        let frame = RgbImage::new(640, 480);
+        let (live, face) = (RgbImage::new(liveness::SIZE, liveness::SIZE), RgbImage::new(align::SIZE, align::SIZE));
+        for _ in 0..2 {
+            self.detect(&frame)?;
+            run_batched(self.liveness.as_mut(), &[&live], ChannelOrder::Bgr, liveness::SIZE, 3)?;
+            run_batched(self.embedder.as_mut(), &[&face], ChannelOrder::Rgb, align::SIZE, embed::DIM)?;
+        }
+        Ok(())
     }
 
     /// Runs detection and the chosen later stages on one frame.
@@ -317,7 +343,7 @@ impl FaceAnalyzer {
 /// `out_len` values per crop.
 fn run_batched(
     model: &mut dyn Model,
-    crops: &[RgbImage],
+    crops: &[&RgbImage],
     order: ChannelOrder,
     side: u32,
     out_len: usize,

@@ -298,22 +298,32 @@ fn streamed_frames_give_the_batch_results() {
         rt().block_on(play(addr, KEY_A, json!({"type": "start", "mode": "identify", "continuous": true}), &frames));
     let streamed: Vec<&Value> = msgs.iter().filter(|m| m["type"] == "frame").collect();
     assert_eq!(streamed.len(), frames.len());
+    let embedded = streamed.iter().filter(|s| s["embedded"] == true).count();
+    assert!(embedded >= 1 && embedded < frames.len(), "the followed face is not embedded on every frame: {embedded}");
     let gallery = analyzer()
         .embed(&load(&fixture("obama.jpg")), &analyzer().detect(&load(&fixture("obama.jpg"))).expect("detect")[..1])
         .expect("embed")[0]
         .clone()
         .expect("embedding");
     let mut a = analyzer();
-    let limits = rostro::config::Config::default().decode;
+    let config = rostro::config::Config::default();
+    // The session's own planning, so that the batch side detects and embeds as it did.
+    let mut planner = rostro::stream::frame::Planner::new(true, true, &config.stream);
+    let mut kept: Option<rostro::vision::Embedding> = None;
     for (bytes, s) in frames.iter().zip(streamed) {
+        let plan = planner.plan(false);
         let batch = rostro::stream::frame::analyse(
             &mut a,
             rostro::stream::frame::FrameInput::Encoded(bytes.clone()),
-            &limits,
-            true,
-            false,
+            &config.decode,
+            plan,
         )
         .expect("analyse");
+        assert_eq!(s["embedded"], batch.embedding.is_some(), "the stream embeds when the batch side does");
+        if let Some(e) = &batch.embedding {
+            kept = Some(e.clone());
+        }
+        planner.observe(&batch, |_| None);
         let faces = serde_json::to_value(&batch.faces).expect("json");
         assert_eq!(faces.as_array().map(Vec::len), s["faces"].as_array().map(Vec::len));
         for (f, g) in faces.as_array().expect("faces").iter().zip(s["faces"].as_array().expect("faces")) {
@@ -322,7 +332,7 @@ fn streamed_frames_give_the_batch_results() {
                 assert!((x - y).abs() < 1e-3, "box {k}: batch {x} streamed {y}");
             }
         }
-        let score = batch.embedding.expect("embedding").cosine(&gallery) as f64;
+        let score = kept.as_ref().expect("an embedding so far").cosine(&gallery) as f64;
         assert_eq!(s["match"]["userId"], obama.as_str());
         assert!((s["match"]["score"].as_f64().expect("score") - score).abs() < 1e-4, "score {score} vs {}", s["match"]);
         let model = batch.features.expect("features").model as f64;
