@@ -148,6 +148,8 @@ impl Cli {
         let io = InputError::Read;
         let mut stages: [Vec<f64>; 5] = Default::default();
         let warmup = (frames / 10).max(3);
+        // On stderr, and only on a terminal (indicatif hides it otherwise).
+        let bar = progress_bar(warmup + frames, "frames");
         for i in 0..warmup + frames {
             let t = std::time::Instant::now();
             let img = decode::decode_image(&bytes, &self.limits)?;
@@ -165,11 +167,9 @@ impl Cli {
                     v.push(x);
                 }
             }
-            if self.output == Output::Text && (i + 1) % 50 == 0 {
-                write!(out, "\r{} / {} frames", i + 1, warmup + frames).map_err(io)?;
-                out.flush().map_err(io)?;
-            }
+            bar.inc(1);
         }
+        bar.finish_and_clear();
         let names = ["decode", "detect", "liveness", "align+embed", "frame (all)"];
         let p: Vec<Percentiles> = stages.into_iter().map(Percentiles::of).collect();
         match self.output {
