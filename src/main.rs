@@ -268,8 +268,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         if args.backend.is_some() {
             choice.backend = None;
         }
-        if args.precision.is_some() {
-            choice.precision = args.precision;
+        if let Some(p) = args.precision {
+            choice.precision = p;
         }
     }
     if let Some(b) = args.backend {

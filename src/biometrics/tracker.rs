@@ -37,7 +37,7 @@ pub struct EmbedCache {
 impl EmbedCache {
     /// Whether a frame of this quality should be embedded.
     pub fn wants(&self, quality: f32) -> bool {
-        self.embedding.is_none() || quality > self.quality * IMPROVE
+        self.bar().is_none_or(|bar| quality > bar)
     }
 
     /// The quality a frame must beat to be embedded; `None` when any will do.
@@ -68,10 +68,6 @@ impl EmbedCache {
     /// The face is gone (or another one took its place).
     pub fn forget(&mut self) {
         *self = EmbedCache::default();
-    }
-
-    pub fn embedding(&self) -> Option<&Embedding> {
-        self.embedding.as_ref()
     }
 }
 

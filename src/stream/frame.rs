@@ -89,13 +89,6 @@ pub struct Plan {
     pub keep: bool,
 }
 
-impl Plan {
-    /// Everything, every frame: what a batch analysis does.
-    pub fn full(embed: bool) -> Plan {
-        Plan { embed: if embed { EmbedWhen::Always } else { EmbedWhen::Never }, detect_side: None, keep: false }
-    }
-}
-
 /// What a session remembers between frames (see the module doc).
 pub struct Planner {
     embed: bool,

@@ -70,9 +70,10 @@ impl Default for VisionConfig {
 pub struct ModelChoice {
     /// This model's backend; none: `vision.backend`.
     pub backend: Option<BackendKind>,
-    /// None: the measured default of the backend for this model
-    /// ([`ModelChoices::DEFAULT_OPENVINO`] on OpenVINO, f32 elsewhere).
-    pub precision: Option<Precision>,
+    /// f32 unless set: bf16 could be neither timed nor checked against the
+    /// golden and accuracy tests on the CPUs this ran on, which report no
+    /// bf16 support to OpenVINO (README, "Speed").
+    pub precision: Precision,
 }
 
 /// How each of the three models runs.
@@ -85,15 +86,9 @@ pub struct ModelChoices {
 }
 
 impl ModelChoices {
-    /// The OpenVINO precision of detector, liveness and embedder when the
-    /// config names none. f32: the CPUs this was measured and tested on
-    /// report no bf16 support to OpenVINO, so bf16 could be neither timed
-    /// nor checked against the golden and accuracy tests (README, "Speed").
-    pub const DEFAULT_OPENVINO: [Precision; 3] = [Precision::F32, Precision::F32, Precision::F32];
-
     /// Every model on `backend` at `precision`.
     pub fn all(backend: BackendKind, precision: Precision) -> ModelChoices {
-        let one = ModelChoice { backend: Some(backend), precision: Some(precision) };
+        let one = ModelChoice { backend: Some(backend), precision };
         ModelChoices { detector: one, liveness: one, embedder: one }
     }
 }
@@ -235,12 +230,8 @@ impl FaceAnalyzer {
     /// Loads the three models, each with the backend and precision `config` names for it.
     pub fn new(files: &ModelFiles, config: VisionConfig) -> Result<FaceAnalyzer, VisionError> {
         let mut backends: Vec<(BackendKind, Box<dyn Backend>)> = Vec::new();
-        let mut load = |path: &Path, choice: ModelChoice, which: usize| -> Result<Box<dyn Model>, VisionError> {
+        let mut load = |path: &Path, choice: ModelChoice| -> Result<Box<dyn Model>, VisionError> {
             let kind = choice.backend.unwrap_or(config.backend);
-            let precision = choice.precision.unwrap_or(match kind {
-                BackendKind::Openvino => ModelChoices::DEFAULT_OPENVINO[which],
-                BackendKind::Ort | BackendKind::Tract => Precision::F32,
-            });
             let index = match backends.iter().position(|(k, _)| *k == kind) {
                 Some(i) => i,
                 None => {
@@ -248,13 +239,13 @@ impl FaceAnalyzer {
                     backends.len() - 1
                 }
             };
-            Ok(backends[index].1.load(path, precision)?)
+            Ok(backends[index].1.load(path, choice.precision)?)
         };
         let models = config.models;
         Ok(FaceAnalyzer {
-            detector: load(&files.detector, models.detector, 0)?,
-            liveness: load(&files.liveness, models.liveness, 1)?,
-            embedder: load(&files.embedder, models.embedder, 2)?,
+            detector: load(&files.detector, models.detector)?,
+            liveness: load(&files.liveness, models.liveness)?,
+            embedder: load(&files.embedder, models.embedder)?,
             config,
         })
     }

@@ -92,14 +92,14 @@ fn ort_and_tract_give_the_same_faces() {
 fn backend_and_precision_are_chosen_per_model() {
     use rostro::vision::{ModelChoice, Precision, Stages};
     let mut config = VisionConfig { backend: BackendKind::Openvino, ..VisionConfig::default() };
-    config.models.detector = ModelChoice { backend: Some(BackendKind::Ort), precision: None };
+    config.models.detector = ModelChoice { backend: Some(BackendKind::Ort), precision: Precision::F32 };
     let mut mixed = FaceAnalyzer::new(&models(), config.clone()).expect("ort detector, openvino for the rest");
     let faces =
         mixed.analyze(&crate::common::load(&crate::common::fixture("obama.jpg")), Stages::ALL).expect("analyze");
     assert_eq!(faces.faces.len(), 1);
     assert!(faces.faces[0].embedding.is_some());
 
-    config.models.detector.precision = Some(Precision::Bf16);
+    config.models.detector.precision = Precision::Bf16;
     let err = FaceAnalyzer::new(&models(), config).err().expect("ONNX Runtime runs f32 only");
     assert!(err.to_string().contains("precision bf16 needs backend \"openvino\""), "{err}");
 }

@@ -25,6 +25,7 @@ const MAX_SHAPES: usize = 4;
 /// The process loads the OpenVINO C library once.
 static LIBRARY: OnceLock<Result<(), String>> = OnceLock::new();
 
+#[derive(Clone)]
 pub struct OpenvinoBackend {
     core: Arc<Mutex<Core>>,
     lib: PathBuf,
@@ -101,7 +102,7 @@ impl Backend for OpenvinoBackend {
         // Compiled now, so that no request pays for it.
         let dynamic = self.compile(&graph, precision, &name).map_err(|e| fail(&e))?;
         Ok(Box::new(OpenvinoModel {
-            backend: OpenvinoBackend { core: self.core.clone(), lib: self.lib.clone() },
+            backend: self.clone(),
             reshaped,
             precision,
             dynamic,
