@@ -117,7 +117,10 @@ enum Command {
         /// Random directions instead of identity clusters (10 faces around each of n/10 centres).
         #[arg(long)]
         random: bool,
-        /// Scratch folder for the stores (erased first).
+        /// Reuse a store an earlier run left in the scratch folder (and its saved index).
+        #[arg(long)]
+        keep: bool,
+        /// Scratch folder for the stores (erased first, unless --keep).
         #[arg(long, default_value = "target/bench-gallery")]
         dir: PathBuf,
     },
@@ -332,11 +335,18 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        Command::BenchGallery { faces, random, dir } => {
+        Command::BenchGallery { faces, random, keep, dir } => {
             for n in faces {
                 let mut progress = |m: &str| eprint!("\r\x1b[Kbench-gallery {n}: {m}");
-                let r = rostro::cli::bench_gallery(n.max(1), !random, &dir.join(n.to_string()), &config, &mut progress)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let r = rostro::cli::bench_gallery(
+                    n.max(1),
+                    !random,
+                    keep,
+                    &dir.join(n.to_string()),
+                    &config,
+                    &mut progress,
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
                 eprintln!();
                 println!("{}", serde_json::to_string(&r)?);
             }
@@ -515,6 +525,9 @@ fn serve(config: Config, files: &ModelFiles) -> anyhow::Result<ExitCode> {
         faces = report.faces,
         millis = report.millis.round(),
         other_model = report.skipped_other_model,
+        indexes_built = report.indexes_built,
+        indexes_restored = report.indexes_restored,
+        refiled = report.refiled,
         "store opened; gallery loaded"
     );
     system.block_on(rostro::serve::serve(state, |addr| {

@@ -1,5 +1,7 @@
 //! The exact 1:N scan: a dot product with every live vector, then top-k.
 
+use super::kernels::dot;
+
 /// The `k` best `(slot, score)` among slots that `keep` accepts, best first.
 pub fn top_k_exact(
     vectors: &[f32],
@@ -34,30 +36,9 @@ pub fn best_k(mut scored: Vec<(usize, f32)>, k: usize) -> Vec<(usize, f32)> {
     scored
 }
 
-/// Dot product in eight independent lanes, so the compiler vectorises it.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dot_matches_naive() {
-        let a: Vec<f32> = (0..131).map(|i| (i as f32).sin()).collect();
-        let b: Vec<f32> = (0..131).map(|i| (i as f32 * 0.3).cos()).collect();
-        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot(&a, &b) - naive).abs() < 1e-4);
-    }
 
     #[test]
     fn top_k_is_sorted_and_filtered() {

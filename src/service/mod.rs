@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::biometrics::capture::{self, Capture, CaptureError, Rules};
 use crate::decode::{DecodeError, DecodeLimits, decode_image};
 use crate::engine::{Engine, EngineError};
-use crate::gallery::{FaceId, Gallery, GalleryConfig};
+use crate::gallery::{FaceId, Gallery, GalleryConfig, IndexOrigin, Layout};
 use crate::store::{Enrolment, Images, Status, Store, StoreError, Template, User};
 use crate::util;
 use crate::video::{VideoConfig, VideoError, decode_video};
@@ -173,6 +173,12 @@ pub struct LoadReport {
     pub faces: usize,
     pub skipped_other_model: usize,
     pub millis: f64,
+    /// Tenants whose approximate index was trained (and then saved), and
+    /// those restored from the layout saved in the store.
+    pub indexes_built: usize,
+    pub indexes_restored: usize,
+    /// Faces of restored indexes that the saved layout did not hold as stored.
+    pub refiled: usize,
 }
 
 pub struct Service {
@@ -261,16 +267,47 @@ fn load_index(store: &dyn Store, config: &Settings) -> Result<(Index, LoadReport
         by_tenant.entry(company.to_string()).or_default().push((template.face_id, template.vector));
         index.owners.insert(template.face_id, Owner { user: id.to_string(), active: template.active });
     })?;
-    // One insert per tenant: a large tenant builds its approximate index once.
+    // One insert per tenant: a large tenant restores its saved approximate
+    // index (checked face by face against the store) or builds it once and saves it.
+    let (mut built, mut restored, mut refiled) = (0, 0, 0);
     for (tenant, faces) in by_tenant {
         let faces: Vec<(FaceId, &[f32])> = faces.iter().map(|(id, v)| (*id, v.as_slice())).collect();
-        index
+        let layout = match faces.len() >= config.gallery.ann_min_faces && config.gallery.ann_min_faces > 0 {
+            true => store.gallery_layout(&tenant)?.and_then(|bytes| {
+                let layout = Layout::from_bytes(&bytes);
+                if layout.is_none() {
+                    tracing::warn!(tenant, "the saved gallery index is unreadable; training it again");
+                }
+                layout
+            }),
+            false => None,
+        };
+        let origin = index
             .gallery
-            .upsert_many(&tenant, &faces)
+            .upsert_many_from(&tenant, &faces, layout.as_ref())
             .map_err(|e| ServiceError::Internal(format!("a stored template cannot be indexed: {e}")))?;
+        match origin {
+            IndexOrigin::Built => {
+                built += 1;
+                if let Some(layout) = index.gallery.tenant(&tenant).and_then(|t| t.layout()) {
+                    store.save_gallery_layout(&tenant, &layout.to_bytes())?;
+                }
+            }
+            IndexOrigin::Restored { refiled: n } => {
+                restored += 1;
+                refiled += n;
+            }
+            IndexOrigin::Unchanged => {}
+        }
     }
-    let report =
-        LoadReport { faces: index.owners.len(), skipped_other_model: skipped, millis: t.elapsed().as_secs_f64() * 1e3 };
+    let report = LoadReport {
+        faces: index.owners.len(),
+        skipped_other_model: skipped,
+        millis: t.elapsed().as_secs_f64() * 1e3,
+        indexes_built: built,
+        indexes_restored: restored,
+        refiled,
+    };
     Ok((index, report))
 }
 
@@ -286,18 +323,18 @@ pub struct TimedHit {
 
 /// The start-up load alone (no models): how long rebuilding the gallery from
 /// `store` takes, then top-10 searches of `queries` against one tenant:
-/// milliseconds and the best face of each.
+/// milliseconds and the best face of each; and the bytes the tenant's gallery holds.
 pub fn bench_load(
     store: &dyn Store,
     config: &Settings,
     tenant: &str,
     queries: &[Vec<f32>],
-) -> Result<(LoadReport, Vec<TimedHit>), ServiceError> {
+) -> Result<(LoadReport, Vec<TimedHit>, usize), ServiceError> {
     let (index, report) = load_index(store, config)?;
     let internal = |e: crate::gallery::GalleryError| ServiceError::Internal(e.to_string());
     let mut results = Vec::with_capacity(queries.len());
     let Some(t_index) = index.gallery.tenant(tenant) else {
-        return Ok((report, results));
+        return Ok((report, results, 0));
     };
     for q in queries {
         let t = Instant::now();
@@ -311,7 +348,7 @@ pub fn bench_load(
             of_exact_top10: hits.iter().filter(|h| exact.iter().any(|e| e.id == h.id)).count(),
         });
     }
-    Ok((report, results))
+    Ok((report, results, t_index.memory_bytes()))
 }
 
 fn valid_email(email: &str) -> bool {

@@ -144,6 +144,10 @@ pub trait Store: Send + Sync {
     fn users(&self, company: Option<&str>) -> Result<Vec<User>, StoreError>;
     /// Calls `each(company, user id, template)` for every stored template (the gallery's start-up load).
     fn for_each_template(&self, each: &mut dyn FnMut(&str, &str, Template)) -> Result<(), StoreError>;
+    /// The gallery index saved for `company` by [`Store::save_gallery_layout`] (edge-local).
+    fn gallery_layout(&self, company: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Saves `company`'s gallery index, so that start-up need not train it again.
+    fn save_gallery_layout(&self, company: &str, layout: &[u8]) -> Result<(), StoreError>;
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;
 }

@@ -262,6 +262,14 @@ impl Store for SledStore {
         })
     }
 
+    fn gallery_layout(&self, company: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.records.local(&format!("gallery/{company}"))
+    }
+
+    fn save_gallery_layout(&self, company: &str, layout: &[u8]) -> Result<(), StoreError> {
+        self.records.set_local(&format!("gallery/{company}"), layout)
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.records.flush()
     }

@@ -601,6 +601,21 @@ impl Records {
         self.sealer.blind(&format!("rostro/secret/{purpose}"))
     }
 
+    /// A value of this edge alone, never synced (a saved gallery index):
+    /// sealed like every record, under `l\0<name>`.
+    pub fn local(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = [b"l\0".as_slice(), name.as_bytes()].concat();
+        self.db.get(&key)?.map(|v| self.sealer.open(&key, &v)).transpose()
+    }
+
+    /// Replaces the local value `name` and makes it durable.
+    pub fn set_local(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let key = [b"l\0".as_slice(), name.as_bytes()].concat();
+        self.db.insert(&key, self.sealer.seal(&key, value))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// A number never handed out before (ids, gallery faces).
     pub fn generate_id(&self) -> Result<u64, StoreError> {
         Ok(self.db.generate_id()?)
