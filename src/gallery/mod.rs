@@ -44,6 +44,13 @@ pub struct GalleryConfig {
     pub ann_rerank: usize,
 }
 
+impl GalleryConfig {
+    /// Whether a tenant of `n` faces gets an approximate index when none exists yet.
+    pub fn wants_index(&self, n: usize) -> bool {
+        self.ann_min_faces > 0 && n >= self.ann_min_faces
+    }
+}
+
 impl Default for GalleryConfig {
     fn default() -> Self {
         GalleryConfig { compact_ratio: 0.2, ann_min_faces: 50_000, ann_probe: 64, ann_rerank: 64 }
@@ -130,8 +137,7 @@ impl TenantIndex {
         let n = self.len();
         if let Some(layout) = layout
             && !had
-            && self.config.ann_min_faces > 0
-            && n >= self.config.ann_min_faces
+            && self.config.wants_index(n)
             && n <= 2 * layout.built_for
         {
             let live: Vec<usize> = (0..self.ids.len()).filter(|&s| self.alive[s]).collect();
@@ -179,7 +185,7 @@ impl TenantIndex {
             return;
         }
         let stale = match &self.ivf {
-            None => n >= min,
+            None => self.config.wants_index(n),
             Some((_, built_for)) => n > 2 * built_for,
         };
         if stale {

@@ -272,7 +272,7 @@ fn load_index(store: &dyn Store, config: &Settings) -> Result<(Index, LoadReport
     let (mut built, mut restored, mut refiled) = (0, 0, 0);
     for (tenant, faces) in by_tenant {
         let faces: Vec<(FaceId, &[f32])> = faces.iter().map(|(id, v)| (*id, v.as_slice())).collect();
-        let layout = match faces.len() >= config.gallery.ann_min_faces && config.gallery.ann_min_faces > 0 {
+        let layout = match config.gallery.wants_index(faces.len()) {
             true => store.gallery_layout(&tenant)?.and_then(|bytes| {
                 let layout = Layout::from_bytes(&bytes);
                 if layout.is_none() {

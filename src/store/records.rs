@@ -604,13 +604,13 @@ impl Records {
     /// A value of this edge alone, never synced (a saved gallery index):
     /// sealed like every record, under `l\0<name>`.
     pub fn local(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = [b"l\0".as_slice(), name.as_bytes()].concat();
+        let key = local_key(name);
         self.db.get(&key)?.map(|v| self.sealer.open(&key, &v)).transpose()
     }
 
     /// Replaces the local value `name` and makes it durable.
     pub fn set_local(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        let key = [b"l\0".as_slice(), name.as_bytes()].concat();
+        let key = local_key(name);
         self.db.insert(&key, self.sealer.seal(&key, value))?;
         self.db.flush()?;
         Ok(())
@@ -620,6 +620,11 @@ impl Records {
     pub fn generate_id(&self) -> Result<u64, StoreError> {
         Ok(self.db.generate_id()?)
     }
+}
+
+/// Where the edge-local value `name` lives in the default tree.
+fn local_key(name: &str) -> Vec<u8> {
+    [b"l\0".as_slice(), name.as_bytes()].concat()
 }
 
 /// The staged changes of one [`Records::write`]. Reads see the write's own
