@@ -3,7 +3,7 @@ CARGO ?= cargo
 # Tests also build the tract backend, to check both backends agree.
 TEST_FEATURES ?= tract
 
-.PHONY: run test setup lint bench demo
+.PHONY: run test setup lint bench demo gpu
 
 ## Install system packages, fetch and verify models and fixtures.
 setup:
@@ -31,6 +31,11 @@ test:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --features $(TEST_FEATURES) -- -D warnings
+
+## ONNX Runtime's GPU build with CUDA 13 and cuDNN 9 from PyPI (~2.5 GB of wheels, sha256-pinned)
+## into models/runtime/gpu/, for `vision.device = "cuda"`; then `rostro --device cuda bench --batch 1,8,32,64`.
+gpu: setup
+	@python3 scripts/fetch.py --only gpu
 
 ## Per-stage benches (criterion, release) on the 640x480 frame OpenCV was measured on.
 bench: setup

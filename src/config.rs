@@ -85,6 +85,17 @@ impl Config {
         if v.threads.intra == 0 {
             return Err(ConfigError::Invalid("vision.threads.intra must be at least 1".into()));
         }
+        if !(1..=256).contains(&v.max_batch) || !(1..=64).contains(&self.stream.batch_frames) {
+            return Err(ConfigError::Invalid(
+                "vision.max_batch must be within [1, 256] and stream.batch_frames within [1, 64]".into(),
+            ));
+        }
+        if !(0.0..=100.0).contains(&self.stream.batch_wait_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "stream.batch_wait_ms must be within [0, 100], got {}",
+                self.stream.batch_wait_ms
+            )));
+        }
         if v.detect.max_side != 0 && v.detect.max_side < 32 {
             return Err(ConfigError::Invalid("vision.detect.max_side must be 0 (native) or at least 32".into()));
         }

@@ -5,9 +5,17 @@
 //! here: at most `workers + queue` jobs are in flight, and one more is
 //! refused at once ([`EngineError::Busy`], a 503 to HTTP clients, a dropped
 //! frame to streams) instead of queueing without bound.
+//!
+//! A [`Lane`] batches across callers: items of one kind (the frames of every
+//! kiosk session) wait in the lane's queue, and the worker that takes one
+//! takes every other waiting item too, up to a maximum batch, and runs them
+//! in one call, so that the models see one batch instead of several runs of
+//! one.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Addr, Handler, Message, SyncArbiter, SyncContext};
 
@@ -85,6 +93,12 @@ impl Engine {
         queue: usize,
     ) -> Result<Engine, VisionError> {
         let mut first = FaceAnalyzer::new(files, config.clone())?;
+        match first.fallback() {
+            Some(why) => {
+                tracing::warn!(device = %first.device(), reason = %why, "CUDA unavailable; inference runs on the CPU")
+            }
+            None => tracing::info!(device = %first.device(), workers, "inference device"),
+        }
         first.warm_up()?;
         let first = Mutex::new(Some(first));
         let (files, vision) = (files.clone(), config.clone());
@@ -116,29 +130,157 @@ impl Engine {
         &self.stats
     }
 
+    /// A slot for one more job, or `Busy` when the pool is full.
+    fn admit(&self) -> Result<Slot, EngineError> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(EngineError::Busy(self.queue));
+        }
+        Ok(Slot(self.in_flight.clone()))
+    }
+
+    /// Hands `job` to the workers (admission is bounded by [`Engine::admit`];
+    /// the arbiter's mailbox only hands jobs on).
+    fn send(&self, job: Job) -> Result<(), EngineError> {
+        if !self.addr.connected() {
+            return Err(EngineError::Stopped);
+        }
+        self.addr.do_send(job);
+        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Runs `f` on a worker and returns its result, or refuses at once when the pool is full.
     pub async fn run<R, F>(&self, f: F) -> Result<R, EngineError>
     where
         R: Send + 'static,
         F: FnOnce(&mut FaceAnalyzer) -> R + Send + 'static,
     {
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            self.stats.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(EngineError::Busy(self.queue));
-        }
-        let slot = Slot(self.in_flight.clone());
+        let slot = self.admit()?;
         let (reply, result) = tokio::sync::oneshot::channel();
-        let job = Job(Box::new(move |analyzer| {
+        self.send(Job(Box::new(move |analyzer| {
             let _slot = slot;
             let _ = reply.send(f(analyzer));
-        }));
-        if !self.addr.connected() {
-            return Err(EngineError::Stopped);
-        }
-        // Admission is bounded above; the arbiter's mailbox only hands jobs on.
-        self.addr.do_send(job);
-        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        })))?;
         result.await.map_err(|_| EngineError::Stopped)
+    }
+
+    /// A lane whose items run together through `run`, at most `max_batch` at a
+    /// time; a worker that finds fewer waits up to `max_wait` for the items of
+    /// the lane's other users ([`Lane::join`]), and never when it has no other.
+    pub fn lane<T, R>(
+        &self,
+        max_batch: usize,
+        max_wait: Duration,
+        run: impl Fn(&mut FaceAnalyzer, Vec<T>) -> Vec<R> + Send + Sync + 'static,
+    ) -> Lane<T, R>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+    {
+        Lane {
+            engine: self.clone(),
+            shared: Arc::new(LaneShared {
+                queue: Mutex::new(VecDeque::new()),
+                arrived: Condvar::new(),
+                users: AtomicUsize::new(0),
+                max_batch: max_batch.max(1),
+                max_wait,
+                run: Box::new(run),
+            }),
+        }
+    }
+}
+
+type Waiting<T, R> = (T, tokio::sync::oneshot::Sender<R>, Slot);
+
+struct LaneShared<T, R> {
+    queue: Mutex<VecDeque<Waiting<T, R>>>,
+    arrived: Condvar,
+    users: AtomicUsize,
+    max_batch: usize,
+    max_wait: Duration,
+    #[allow(clippy::type_complexity)]
+    run: Box<dyn Fn(&mut FaceAnalyzer, Vec<T>) -> Vec<R> + Send + Sync>,
+}
+
+/// Items of many callers run in batches on the engine's workers (see the module doc).
+pub struct Lane<T, R> {
+    engine: Engine,
+    shared: Arc<LaneShared<T, R>>,
+}
+
+/// One user of a lane (a stream session) while it lives.
+pub struct LaneUser(Arc<dyn UserCount>);
+
+trait UserCount: Send + Sync {
+    fn leave(&self);
+}
+
+impl<T: Send, R: Send> UserCount for LaneShared<T, R> {
+    fn leave(&self) {
+        self.users.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for LaneUser {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+impl<T: Send + 'static, R: Send + 'static> Lane<T, R> {
+    /// Counts the caller as a user until the guard is dropped: workers wait
+    /// for other users' items only while there are other users.
+    pub fn join(&self) -> LaneUser {
+        self.shared.users.fetch_add(1, Ordering::AcqRel);
+        LaneUser(self.shared.clone())
+    }
+
+    /// Runs `item` in the next batch and returns its result, or refuses at
+    /// once when the pool is full (each item holds one slot until it is run).
+    pub async fn submit(&self, item: T) -> Result<R, EngineError> {
+        let slot = self.engine.admit()?;
+        let (reply, result) = tokio::sync::oneshot::channel();
+        self.shared.queue.lock().unwrap_or_else(PoisonError::into_inner).push_back((item, reply, slot));
+        self.shared.arrived.notify_all();
+        // One job per item: the first to reach a worker takes the batch; the
+        // others find the queue emptied and return at once.
+        let shared = self.shared.clone();
+        self.engine.send(Job(Box::new(move |analyzer| shared.drain(analyzer))))?;
+        result.await.map_err(|_| EngineError::Stopped)
+    }
+}
+
+impl<T, R> LaneShared<T, R> {
+    /// Takes the waiting items (waiting for more as [`Engine::lane`] says) and runs them.
+    fn drain(&self, analyzer: &mut FaceAnalyzer) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.is_empty() {
+            return;
+        }
+        let want = self.max_batch.min(self.users.load(Ordering::Acquire).max(1));
+        let deadline = Instant::now() + self.max_wait;
+        while queue.len() < want {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            queue = self.arrived.wait_timeout(queue, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        // Another worker may have taken them while this one waited.
+        let take = queue.len().min(self.max_batch);
+        if take == 0 {
+            return;
+        }
+        let batch: Vec<Waiting<T, R>> = queue.drain(..take).collect();
+        drop(queue);
+        let (items, replies): (Vec<T>, Vec<_>) =
+            batch.into_iter().map(|(item, reply, slot)| (item, (reply, slot))).unzip();
+        let results = (self.run)(analyzer, items);
+        for ((reply, _slot), result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
     }
 }

@@ -64,6 +64,8 @@ pub struct SessionStats {
     pub server_ms: Vec<f64>,
     pub decisions: Vec<String>,
     pub errors: Vec<String>,
+    /// Answered frames the server ran together with other sessions' frames.
+    pub batched: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,6 +81,8 @@ pub struct SimReport {
     pub server_ms: Percentiles,
     /// Results per second, all sessions together.
     pub processed_fps: f64,
+    /// Share of the answered frames that ran in a batch with other sessions' frames.
+    pub batched_share: f64,
     pub decisions: HashMap<String, usize>,
     pub errors: Vec<String>,
     pub seconds: f64,
@@ -127,6 +131,7 @@ pub async fn session(plan: &SimPlan, progress: &(dyn Fn(usize) + Sync)) -> Sessi
                     }
                     stats.server_ms.push(v["latencyMs"]["total"].as_f64().unwrap_or(f64::NAN));
                     stats.dropped = v["dropped"].as_u64().unwrap_or(stats.dropped);
+                    stats.batched += (v["batch"].as_u64().unwrap_or(1) > 1) as usize;
                     stats.results += 1;
                     progress(1);
                 }
@@ -156,6 +161,37 @@ pub async fn session(plan: &SimPlan, progress: &(dyn Fn(usize) + Sync)) -> Sessi
     stats
 }
 
+/// The chart of a run over several session counts: round-trip percentiles,
+/// and frames answered per second against those sent.
+pub fn plot(reports: &[SimReport], path: &std::path::Path) -> Result<(), String> {
+    use crate::plot::{Corner, Panel, Series};
+    let line = |name: &str, f: &dyn Fn(&SimReport) -> f64| Series {
+        name: name.into(),
+        points: reports.iter().map(|r| (r.sessions as f64, f(r))).collect(),
+    };
+    let latency = Panel {
+        title: "round trip per answered frame".into(),
+        x: "kiosk sessions".into(),
+        y: "ms".into(),
+        series: vec![line("p50", &|r| r.rtt_ms.p50), line("p90", &|r| r.rtt_ms.p90), line("p99", &|r| r.rtt_ms.p99)],
+        legend: Corner::UpperLeft,
+    };
+    let answered = Panel {
+        title: "frames per second".into(),
+        x: "kiosk sessions".into(),
+        y: "frames/s".into(),
+        series: vec![
+            // Both over the run's wall time (connects and the last answers' grace included).
+            line("sent", &|r| r.sent as f64 / r.seconds.max(1e-9)),
+            line("answered", &|r| r.processed_fps),
+            line("answered in a batch", &|r| r.processed_fps * r.batched_share),
+        ],
+        legend: Corner::UpperLeft,
+    };
+    let fps = reports.first().map_or(0.0, |r| r.fps);
+    crate::plot::write_svg(path, &format!("rostro kiosk-sim: kiosks at {fps} fps"), &[latency, answered])
+}
+
 /// Runs `sessions` kiosks at once and sums them up.
 pub async fn run(plan: &SimPlan, sessions: usize, progress: &(dyn Fn(usize) + Sync)) -> SimReport {
     let t = Instant::now();
@@ -177,6 +213,7 @@ pub async fn run(plan: &SimPlan, sessions: usize, progress: &(dyn Fn(usize) + Sy
         rtt_ms: Percentiles::of(rtt),
         server_ms: Percentiles::of(server),
         processed_fps: results as f64 / seconds.max(1e-9),
+        batched_share: all.iter().map(|s| s.batched).sum::<usize>() as f64 / results.max(1) as f64,
         decisions,
         errors: all.into_iter().flat_map(|s| s.errors).collect(),
         seconds,

@@ -20,6 +20,7 @@ pub mod loadgen;
 pub mod metrics;
 pub mod notify;
 pub mod people;
+pub mod plot;
 pub mod routes;
 pub mod serve;
 pub mod service;

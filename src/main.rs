@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rostro::cli::{Cli, Output};
 use rostro::config::Config;
-use rostro::vision::{BackendKind, FaceAnalyzer, ModelFiles, Precision};
+use rostro::vision::{BackendKind, Device, FaceAnalyzer, ModelFiles, Precision};
 
 #[derive(Parser)]
 #[command(name = "rostro", version, about = "Real-time biometric edge service")]
@@ -31,6 +31,9 @@ struct Args {
     /// Detect on a copy whose longer side is at most this (0 = native size).
     #[arg(long, global = true)]
     detect_max_side: Option<u32>,
+    /// Where the models run: cpu, or cuda (falls back to the CPU, saying why).
+    #[arg(long, global = true)]
+    device: Option<Device>,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,8 +67,14 @@ enum Command {
         /// Frames measured (after a warm-up of a tenth as many).
         #[arg(long, default_value_t = 200)]
         frames: usize,
+        /// Instead: each model's faces per second at these batch sizes, e.g. 1,8,32,64.
+        #[arg(long, value_delimiter = ',')]
+        batch: Vec<usize>,
         #[arg(long)]
         json: bool,
+        /// Also draw the latency distribution of each stage (or faces/s per batch) into this SVG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
     /// Faces with their 128 embedding values.
     Embed {
@@ -158,6 +167,9 @@ enum Command {
         continuous: bool,
         #[arg(long)]
         json: bool,
+        /// Also draw latency and answered frames per session count into this SVG file.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
     /// Liveness on simulated presentations (bona fide, still photo, screen, print) made from
     /// photos: APCER/BPCER of the single-frame model against the temporal decision.
@@ -284,13 +296,32 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(m) = args.detect_max_side {
         config.vision.detect.max_side = m;
     }
+    if let Some(d) = args.device {
+        config.vision.device = d;
+    }
+    if let Command::Bench { batch, .. } = &args.command {
+        config.vision.max_batch = config.vision.max_batch.max(batch.iter().copied().max().unwrap_or(0));
+    }
     config.validate()?;
     let files = ModelFiles::locate(args.models.as_deref());
     match args.command {
         Command::Load { url, key, route, media, clients, requests, json } => {
             return load(&url, key, route, media.as_deref(), &clients, requests, json);
         }
-        Command::KioskSim { url, key, mode, user_id, frames, simulate, fps, sessions, seconds, continuous, json } => {
+        Command::KioskSim {
+            url,
+            key,
+            mode,
+            user_id,
+            frames,
+            simulate,
+            fps,
+            sessions,
+            seconds,
+            continuous,
+            json,
+            plot,
+        } => {
             let key = api_key(key)?;
             let clip = kiosk_frames(&frames, simulate, &files, &config)?;
             let start = serde_json::json!({"type": "start", "mode": mode, "userId": user_id, "continuous": continuous,
@@ -304,6 +335,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 frames_per_session: (seconds * fps).ceil().max(1.0) as usize,
             };
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let mut reports = Vec::new();
             for n in sessions {
                 let bar = rostro::cli::progress_bar(
                     n * plan.frames_per_session,
@@ -316,7 +348,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string(&r)?);
                 } else {
                     println!(
-                        "{} sessions x {} fps: sent {} answered {} dropped {} | round trip p50 {:.1} p90 {:.1} p99 {:.1} ms | server p50 {:.1} p99 {:.1} ms | {:.1} frames/s | decisions {:?}{}",
+                        "{} sessions x {} fps: sent {} answered {} dropped {} | round trip p50 {:.1} p90 {:.1} p99 {:.1} ms | server p50 {:.1} p99 {:.1} ms | {:.1} frames/s, {:.0} % batched | decisions {:?}{}",
                         r.sessions,
                         r.fps,
                         r.sent,
@@ -328,10 +360,16 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                         r.server_ms.p50,
                         r.server_ms.p99,
                         r.processed_fps,
+                        100.0 * r.batched_share,
                         r.decisions,
                         if r.errors.is_empty() { String::new() } else { format!(" | errors {:?}", r.errors) }
                     );
                 }
+                reports.push(r);
+            }
+            if let Some(path) = plot {
+                rostro::kiosk::plot(&reports, &path).map_err(anyhow::Error::msg)?;
+                eprintln!("rostro: wrote {}", path.display());
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -379,6 +417,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let analyzer = FaceAnalyzer::new(&files, config.vision.clone()).context("loading the face models")?;
+    if let Some(why) = analyzer.fallback() {
+        eprintln!("rostro: CUDA unavailable ({why}); running on {}", analyzer.device());
+    }
     let output = |json: bool| if json { Output::Json } else { Output::Text };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -389,9 +430,14 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Embed { images, json } => {
             Cli { analyzer, limits: config.decode, output: output(json) }.embed(&images, &mut out)?
         }
-        Command::Bench { image, frames, json } => {
+        Command::Bench { image, frames, batch, json, plot } => {
             let mut cli = Cli { analyzer, limits: config.decode, output: output(json) };
-            match cli.bench(&image, frames.max(1), &mut out) {
+            let run = if batch.is_empty() {
+                cli.bench(&image, frames.max(1), plot.as_deref(), &mut out)
+            } else {
+                cli.bench_batches(&image, &batch, plot.as_deref(), &mut out)
+            };
+            match run {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("rostro: {}: {e}", image.display());

@@ -59,6 +59,8 @@ pub struct SourceCounts {
     pub dropped: u64,
     /// Faces embedded (cameras embed a tracked face only when it appears or improves).
     pub embedded: u64,
+    /// Frames that ran through the models in one batch with other sessions' frames.
+    pub batched: u64,
 }
 
 #[derive(Default)]
@@ -143,6 +145,11 @@ impl Metrics {
                 |c| c.dropped,
             ),
             ("rostro_faces_embedded_total", "Faces embedded, per source.", |c| c.embedded),
+            (
+                "rostro_frames_batched_total",
+                "Frames run through the models together with other sessions' frames, per source.",
+                |c| c.batched,
+            ),
         ] {
             let _ = writeln!(o, "# HELP {metric} {help}\n# TYPE {metric} counter");
             for (source, c) in &sources {

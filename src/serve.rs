@@ -8,12 +8,13 @@ use std::time::Duration;
 use actix_web::web;
 
 use crate::app::AppState;
+use crate::stream::frame::FrameLane;
 
 /// Registers every route under `base_path`.
-pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+pub fn configure(state: web::Data<AppState>, frames: web::Data<FrameLane>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         let base = state.config.server.base_path.clone();
-        cfg.app_data(state).service(
+        cfg.app_data(state).app_data(frames).service(
             web::scope(&base)
                 .configure(crate::api::routes)
                 .configure(crate::stream::routes)
@@ -27,11 +28,14 @@ pub async fn serve(state: AppState, on_ready: impl FnOnce(std::net::SocketAddr))
     let state = web::Data::new(state);
     let server_config = state.config.server.clone();
     let data = state.clone();
-    let server = actix_web::HttpServer::new(move || actix_web::App::new().configure(configure(data.clone())))
-        .workers(server_config.http_workers.max(1))
-        .client_request_timeout(Duration::from_secs(10))
-        .shutdown_timeout(30)
-        .bind(&server_config.bind)?;
+    // One frame lane for every HTTP worker's sessions: frames batch across them.
+    let frames = web::Data::new(crate::stream::frame::lane(state.service.engine(), &state.config.stream));
+    let server =
+        actix_web::HttpServer::new(move || actix_web::App::new().configure(configure(data.clone(), frames.clone())))
+            .workers(server_config.http_workers.max(1))
+            .client_request_timeout(Duration::from_secs(10))
+            .shutdown_timeout(30)
+            .bind(&server_config.bind)?;
     // Cameras and webhooks run on this (the main) actix system, beside the HTTP workers.
     state.queue.start()?;
     for hook in &state.config.events.webhooks {

@@ -143,7 +143,13 @@ impl Cli {
     /// `rostro bench`: decode and analyse one image `frames` times after a
     /// warm-up, printing per-stage percentiles (medians resist the outliers a
     /// shared machine produces better than criterion's means).
-    pub fn bench(&mut self, path: &Path, frames: usize, out: &mut dyn Write) -> Result<(), InputError> {
+    pub fn bench(
+        &mut self,
+        path: &Path,
+        frames: usize,
+        plot: Option<&Path>,
+        out: &mut dyn Write,
+    ) -> Result<(), InputError> {
         let bytes = std::fs::read(path).map_err(InputError::Read)?;
         let io = InputError::Read;
         let mut stages: [Vec<f64>; 5] = Default::default();
@@ -171,6 +177,22 @@ impl Cli {
         }
         bar.finish_and_clear();
         let names = ["decode", "detect", "liveness", "align+embed", "frame (all)"];
+        if let Some(file) = plot {
+            let series = names
+                .iter()
+                .zip(&stages)
+                .map(|(n, v)| crate::plot::Series { name: n.to_string(), points: crate::plot::cdf(v, 200) })
+                .collect();
+            let panel = crate::plot::Panel {
+                title: format!("{frames} frames of {}", path.display()),
+                x: "ms".into(),
+                y: "share of frames at or below".into(),
+                series,
+                legend: crate::plot::Corner::LowerRight,
+            };
+            let caption = format!("rostro bench on {}", self.analyzer.device());
+            crate::plot::write_svg(file, &caption, &[panel]).map_err(|e| InputError::Read(std::io::Error::other(e)))?;
+        }
         let p: Vec<Percentiles> = stages.into_iter().map(Percentiles::of).collect();
         match self.output {
             Output::Json => {
@@ -186,6 +208,104 @@ impl Cli {
                     writeln!(out, "{n:<12} {:>8.2} {:>8.2} {:>8.2}", p.p50, p.p90, p.p99).map_err(io)?;
                 }
                 writeln!(out, "{:.1} frames/s at p50", 1000.0 / p[4].p50.max(1e-9)).map_err(io)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One row of `rostro bench --batch`: a model run on `batch` copies at once.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BatchRow {
+    pub model: &'static str,
+    pub batch: usize,
+    /// Milliseconds per run, p50 over the runs.
+    pub ms_p50: f64,
+    /// Faces (frames for the detector) per second at that p50.
+    pub per_s: f64,
+}
+
+impl Cli {
+    /// `rostro bench --batch`: the liveness model and the embedder on `batch`
+    /// copies of the image's largest face per run, timed run by run: the
+    /// faces per second an inference worker reaches at each batch. The
+    /// detector (whose graph takes one frame) is timed once, on the frame.
+    pub fn bench_batches(
+        &mut self,
+        path: &Path,
+        sizes: &[usize],
+        plot: Option<&Path>,
+        out: &mut dyn Write,
+    ) -> Result<(), InputError> {
+        let io = InputError::Read;
+        let bytes = std::fs::read(path).map_err(io)?;
+        let img = decode::decode_image(&bytes, &self.limits)?;
+        let face = *self.analyzer.detect(&img)?.first().ok_or(InputError::NoFace)?;
+        let live = crate::vision::liveness::crop(&img, &face.bbox);
+        let aligned = crate::vision::align::align(&img, &face.landmarks).ok_or(InputError::NoFace)?;
+        let side = self.analyzer.config().detect.max_side;
+        let mut rows = Vec::new();
+        let bar = progress_bar(sizes.len() * 3, "model x batch");
+        for &b in sizes {
+            let runs = (256 / b.max(1)).clamp(5, 50);
+            let time = |f: &mut dyn FnMut() -> Result<(), crate::vision::VisionError>| {
+                f()?; // a backend compiling per shape does it here
+                f()?;
+                let mut ms = Vec::with_capacity(runs);
+                for _ in 0..runs {
+                    let t = Instant::now();
+                    f()?;
+                    ms.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                Ok::<f64, crate::vision::VisionError>(Percentiles::of(ms).p50)
+            };
+            let a = &mut self.analyzer;
+            if rows.is_empty() {
+                let detect = time(&mut || a.detect_at(&img, side).map(drop))?;
+                rows.push(BatchRow { model: "detector", batch: 1, ms_p50: detect, per_s: 1e3 / detect.max(1e-9) });
+            }
+            bar.inc(1);
+            let crops = vec![&live; b];
+            let liveness = time(&mut || a.liveness_of(&crops).map(drop))?;
+            bar.inc(1);
+            let faces = vec![Some(aligned.clone()); b];
+            let embed = time(&mut || a.embed_aligned(&faces).map(drop))?;
+            bar.inc(1);
+            for (model, ms) in [("liveness", liveness), ("embedder", embed)] {
+                rows.push(BatchRow { model, batch: b, ms_p50: ms, per_s: b as f64 * 1e3 / ms.max(1e-9) });
+            }
+        }
+        bar.finish_and_clear();
+        let device = self.analyzer.device().to_string();
+        if let Some(file) = plot {
+            let series = ["liveness", "embedder"]
+                .iter()
+                .map(|&m| crate::plot::Series {
+                    name: m.into(),
+                    points: rows.iter().filter(|r| r.model == m).map(|r| (r.batch as f64, r.per_s)).collect(),
+                })
+                .collect();
+            let panel = crate::plot::Panel {
+                title: "one worker, one model at a time".into(),
+                x: "batch".into(),
+                y: "faces per second".into(),
+                series,
+                legend: crate::plot::Corner::UpperLeft,
+            };
+            crate::plot::write_svg(file, &format!("rostro bench --batch on {device}"), &[panel])
+                .map_err(|e| InputError::Read(std::io::Error::other(e)))?;
+        }
+        match self.output {
+            Output::Json => {
+                writeln!(out, "{}", json!({ "file": path.display().to_string(), "device": device, "rows": rows }))
+                    .map_err(io)?
+            }
+            Output::Text => {
+                writeln!(out, "{}: batch throughput on {device}", path.display()).map_err(io)?;
+                writeln!(out, "{:<10} {:>6} {:>10} {:>10}", "model", "batch", "ms/run", "faces/s").map_err(io)?;
+                for r in &rows {
+                    writeln!(out, "{:<10} {:>6} {:>10.2} {:>10.1}", r.model, r.batch, r.ms_p50, r.per_s).map_err(io)?;
+                }
             }
         }
         Ok(())

@@ -21,7 +21,7 @@
 //! one flush covers every write committed while the previous one ran.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -517,6 +517,88 @@ impl Records {
         Ok(())
     }
 
+    /// As [`Records::for_each`], in key order too, but decrypting and decoding
+    /// on every core while this thread scans and visits: a start-up reading
+    /// 10^6 templates is bound by the decryption, not the scan.
+    pub fn for_each_parallel<R: Record + Send>(
+        &self,
+        company: Option<&str>,
+        each: Visit<'_, R>,
+    ) -> Result<(), StoreError> {
+        use std::sync::mpsc::sync_channel;
+        const CHUNK: usize = 2048;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let prefix = match company {
+            Some(c) => data_key(c, ""),
+            None => b"d\0".to_vec(),
+        };
+        let tree = self.tree(R::COLLECTION)?;
+        type Decoded<R> = Result<Vec<(String, Stored<R>)>, StoreError>;
+        std::thread::scope(|scope| {
+            let (raw_tx, raw_rx) = sync_channel::<(usize, Vec<(sled::IVec, sled::IVec)>)>(threads * 2);
+            let raw_rx = Arc::new(Mutex::new(raw_rx));
+            let (done_tx, done_rx) = sync_channel::<(usize, Decoded<R>)>(threads * 2);
+            for _ in 0..threads {
+                // Each decoder holds the chunk queue: when they all stop, the scanner's sends fail.
+                let (raw_rx, done_tx) = (raw_rx.clone(), done_tx.clone());
+                scope.spawn(move || {
+                    loop {
+                        let next = raw_rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+                        let Ok((n, chunk)) = next else { return };
+                        let decoded = chunk
+                            .iter()
+                            .map(|(k, v)| {
+                                let (company, _) =
+                                    split_data_key(k).ok_or_else(|| StoreError::Corrupt("record key".into()))?;
+                                Ok((company.to_string(), self.decode_stored::<R>(k, v)?))
+                            })
+                            .collect();
+                        if done_tx.send((n, decoded)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop((raw_rx, done_tx));
+            let scanner = scope.spawn(move || -> Result<(), StoreError> {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                let mut n = 0;
+                for kv in tree.scan_prefix(prefix) {
+                    chunk.push(kv?);
+                    if chunk.len() == CHUNK {
+                        if raw_tx.send((n, std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))).is_err() {
+                            return Ok(());
+                        }
+                        n += 1;
+                    }
+                }
+                if !chunk.is_empty() {
+                    let _ = raw_tx.send((n, chunk));
+                }
+                Ok(())
+            });
+            // Chunks come back in any order; visit them in the scan's.
+            let mut waiting = BTreeMap::new();
+            let mut next = 0;
+            let visited = (|| {
+                for (n, decoded) in done_rx.iter() {
+                    waiting.insert(n, decoded);
+                    while let Some(decoded) = waiting.remove(&next) {
+                        for (company, stored) in decoded? {
+                            each(&company, stored)?;
+                        }
+                        next += 1;
+                    }
+                }
+                Ok(())
+            })();
+            // Stops the decoders (and through them the scanner) on an early error.
+            drop(done_rx);
+            let scanned = scanner.join().unwrap_or_else(|_| Err(StoreError::Corrupt("the scan panicked".into())));
+            visited.and(scanned)
+        })
+    }
+
     /// Outbox entries after `seq` (exclusive), oldest first, at most `limit`.
     pub fn changes_after(&self, seq: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
         let tree = self.tree(OUTBOX)?;
@@ -902,6 +984,51 @@ mod tests {
                 }
             }
         }
+        let _ = std::fs::remove_dir_all(&config.data_dir);
+    }
+
+    #[test]
+    fn the_parallel_scan_visits_what_the_plain_one_does_in_its_order_and_stops_on_errors() {
+        let config = temp("parallel");
+        let r = Records::open(&config).expect("open");
+        // Several chunks of 2048, over three companies.
+        r.write(|tx| {
+            for i in 0..5000 {
+                tx.put(["acme", "beta", "zed"][i % 3], &thing(&format!("t{i:05}"), None, "p"))?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .expect("put");
+        let collect = |parallel: bool, company: Option<&str>| {
+            let mut seen = Vec::new();
+            let mut visit = |c: &str, s: Stored<Thing>| {
+                seen.push(format!("{c}/{}/{}", s.record.id, s.version));
+                Ok(())
+            };
+            match parallel {
+                true => r.for_each_parallel::<Thing>(company, &mut visit),
+                false => r.for_each::<Thing>(company, &mut visit),
+            }
+            .expect("scan");
+            seen
+        };
+        let plain = collect(false, None);
+        assert_eq!(plain.len(), 5000);
+        assert_eq!(collect(true, None), plain);
+        assert_eq!(collect(true, Some("beta")), collect(false, Some("beta")));
+        // The visitor's error ends the scan at once.
+        let mut visits = 0;
+        let stopped = r.for_each_parallel::<Thing>(None, &mut |_, _| {
+            visits += 1;
+            if visits == 3000 { Err(StoreError::NotFound) } else { Ok(()) }
+        });
+        assert!(matches!(stopped, Err(StoreError::NotFound)) && visits == 3000, "{stopped:?} after {visits}");
+        // A value that does not open is an error, not a skipped record.
+        let tree = r.tree("things").expect("tree");
+        let (k, _) = tree.scan_prefix(data_key("beta", "")).next().expect("a record").expect("kv");
+        tree.insert(k, &b"not sealed"[..]).expect("corrupt");
+        assert!(r.for_each_parallel::<Thing>(None, &mut |_, _| Ok(())).is_err());
+        drop(r);
         let _ = std::fs::remove_dir_all(&config.data_dir);
     }
 

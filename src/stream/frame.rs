@@ -18,7 +18,8 @@ use crate::biometrics::stream_config::StreamConfig;
 use crate::biometrics::temporal::{self, FrameFeatures};
 use crate::biometrics::tracker::{EmbedCache, LINK_IOU};
 use crate::decode::{DecodeLimits, decode_image};
-use crate::vision::{BBox, Detection, Embedding, FaceAnalyzer, align};
+use crate::engine::{Engine, Lane};
+use crate::vision::{BBox, Detection, Embedding, FaceAnalyzer, align, liveness};
 
 /// A frame as it arrives: an encoded still, or pixels from a video decoder.
 pub enum FrameInput {
@@ -60,6 +61,8 @@ pub struct FrameAnalysis {
     pub latency: Latency,
     /// The frame itself, kept only when asked (an enrolment's candidate).
     pub image: Option<RgbImage>,
+    /// Frames that ran through the models together with this one (itself included).
+    pub batch: usize,
 }
 
 fn ms(t: Instant) -> f64 {
@@ -149,69 +152,163 @@ impl Planner {
     }
 }
 
-/// Runs the frame through the models as `plan` says.
-pub fn analyse(
-    a: &mut FaceAnalyzer,
-    input: FrameInput,
-    limits: &DecodeLimits,
+/// One frame waiting for a worker: its pixels or bytes, its plan and the
+/// limits its decoding obeys.
+pub struct FrameJob {
+    pub input: FrameInput,
+    pub plan: Plan,
+    pub limits: DecodeLimits,
+}
+
+/// The lane the frames of every kiosk session share (see [`crate::engine::Lane`]).
+pub type FrameLane = Lane<FrameJob, Result<FrameAnalysis, String>>;
+
+/// The frame lane on `engine`, batching as `config` says.
+pub fn lane(engine: &Engine, config: &StreamConfig) -> FrameLane {
+    let wait = std::time::Duration::from_secs_f32(config.batch_wait_ms.max(0.0) / 1e3);
+    engine.lane(config.batch_frames, wait, analyse_batch)
+}
+
+/// Runs one frame through the models as its plan says.
+pub fn analyse(a: &mut FaceAnalyzer, job: FrameJob) -> Result<FrameAnalysis, String> {
+    analyse_batch(a, vec![job]).pop().unwrap_or_else(|| Err("no result".into()))
+}
+
+/// A decoded frame on its way through [`analyse_batch`].
+struct Work {
+    img: RgbImage,
     plan: Plan,
-) -> Result<FrameAnalysis, String> {
-    let mut latency = Latency::default();
-    let t = Instant::now();
-    let img = match input {
-        FrameInput::Encoded(bytes) => decode_image(&bytes, limits).map_err(|e| e.to_string())?,
-        FrameInput::Pixels(img) => img,
-    };
-    latency.decode = ms(t);
-    let t = Instant::now();
-    let detections: Vec<Detection> = match plan.detect_side {
-        Some(side) => a.detect_at(&img, side),
-        None => a.detect(&img),
-    }
-    .map_err(|e| e.to_string())?;
-    latency.detect = ms(t);
-    let mut aligned: Vec<Option<RgbImage>> = detections.iter().map(|d| align::align(&img, &d.landmarks)).collect();
-    let faces: Vec<FaceOut> = detections
-        .iter()
-        .zip(&aligned)
-        .map(|(d, crop)| FaceOut {
-            bbox: d.bbox,
-            landmarks: d.landmarks,
-            score: d.score,
-            quality: capture::quality_aligned(d, crop.as_ref()),
+    detections: Vec<Detection>,
+    aligned: Vec<Option<RgbImage>>,
+    faces: Vec<FaceOut>,
+    primary: Option<usize>,
+    features: Option<FrameFeatures>,
+    embedding: Option<Embedding>,
+}
+
+/// Runs frames of concurrent sessions through the models together: each is
+/// decoded and searched for faces on its own, then the liveness model runs
+/// once on every largest face and the embedder once on the faces whose plans
+/// ask for it. Each frame answers as [`analyse`] alone
+/// would; a stage's latency is that of the whole batched run.
+pub fn analyse_batch(a: &mut FaceAnalyzer, jobs: Vec<FrameJob>) -> Vec<Result<FrameAnalysis, String>> {
+    let mut latency = vec![Latency::default(); jobs.len()];
+    let mut results: Vec<Result<Work, String>> = jobs
+        .into_iter()
+        .zip(latency.iter_mut())
+        .map(|(job, lat)| {
+            let t = Instant::now();
+            let img = match job.input {
+                FrameInput::Encoded(bytes) => decode_image(&bytes, &job.limits).map_err(|e| e.to_string()),
+                FrameInput::Pixels(img) => Ok(img),
+            };
+            lat.decode = ms(t);
+            img.map(|img| Work {
+                img,
+                plan: job.plan,
+                detections: Vec::new(),
+                aligned: Vec::new(),
+                faces: Vec::new(),
+                primary: None,
+                features: None,
+                embedding: None,
+            })
         })
         .collect();
-    let t = Instant::now();
-    let primary = primary(&detections);
-    let mut features = None;
-    if let Some(i) = primary {
-        let live = a.liveness(&img, &detections[i..=i]).map_err(|e| e.to_string())?;
-        features = Some(temporal::features_aligned(&img, &detections[i], live[0].score, aligned[i].as_ref()));
+    if let Err(e) = run_models(a, &mut results, &mut latency) {
+        return latency.iter().map(|_| Err(e.clone())).collect();
     }
-    latency.liveness = ms(t);
-    let mut embedding = None;
-    if let Some(i) = primary {
-        let wanted = match plan.embed {
-            EmbedWhen::Never => false,
-            EmbedWhen::Always => true,
-            EmbedWhen::Changed { bbox, bar } => faces[i].bbox.iou(&bbox) < LINK_IOU || faces[i].quality.score > bar,
-        };
-        if wanted {
-            let t = Instant::now();
-            embedding = a.embed_aligned(&[aligned.swap_remove(i)]).map_err(|e| e.to_string())?.pop().flatten();
-            latency.embed = ms(t);
+    let batch = results.len();
+    results.into_iter().zip(latency).map(|(w, latency)| w.map(|w| finish(w, latency, batch))).collect()
+}
+
+/// The batched model runs of [`analyse_batch`]; an error fails every frame.
+fn run_models(
+    a: &mut FaceAnalyzer,
+    results: &mut [Result<Work, String>],
+    latency: &mut [Latency],
+) -> Result<(), String> {
+    let full = a.config().detect.max_side;
+    let mut work: Vec<(&mut Work, &mut Latency)> =
+        results.iter_mut().zip(latency.iter_mut()).filter_map(|(w, l)| w.as_mut().ok().map(|w| (w, l))).collect();
+    let t = Instant::now();
+    let frames: Vec<(&RgbImage, u32)> =
+        work.iter().map(|(w, _)| (&w.img, w.plan.detect_side.unwrap_or(full))).collect();
+    let detected = a.detect_many(&frames).map_err(|e| e.to_string())?;
+    let detect_ms = ms(t);
+    for ((w, lat), detections) in work.iter_mut().zip(detected) {
+        lat.detect = detect_ms;
+        w.aligned = detections.iter().map(|d| align::align(&w.img, &d.landmarks)).collect();
+        w.faces = detections
+            .iter()
+            .zip(&w.aligned)
+            .map(|(d, crop)| FaceOut {
+                bbox: d.bbox,
+                landmarks: d.landmarks,
+                score: d.score,
+                quality: capture::quality_aligned(d, crop.as_ref()),
+            })
+            .collect();
+        w.primary = primary(&detections);
+        w.detections = detections;
+    }
+    let t = Instant::now();
+    let crops: Vec<RgbImage> =
+        work.iter().filter_map(|(w, _)| w.primary.map(|i| liveness::crop(&w.img, &w.detections[i].bbox))).collect();
+    let mut live = a.liveness_of(&crops.iter().collect::<Vec<_>>()).map_err(|e| e.to_string())?.into_iter();
+    let liveness_ms = ms(t);
+    for (w, lat) in work.iter_mut() {
+        lat.liveness = liveness_ms;
+        w.features = w.primary.map(|i| {
+            let score = live.next().map_or(0.0, |l| l.score);
+            temporal::features_aligned(&w.img, &w.detections[i], score, w.aligned[i].as_ref())
+        });
+    }
+    let wanted: Vec<bool> = work.iter().map(|(w, _)| wants_embedding(w)).collect();
+    let t = Instant::now();
+    let faces: Vec<Option<RgbImage>> = work
+        .iter_mut()
+        .zip(&wanted)
+        .filter(|(_, want)| **want)
+        .map(|((w, _), _)| w.primary.and_then(|i| w.aligned[i].take()))
+        .collect();
+    let mut embedded = if faces.is_empty() {
+        Vec::new().into_iter()
+    } else {
+        a.embed_aligned(&faces).map_err(|e| e.to_string())?.into_iter()
+    };
+    let embed_ms = ms(t);
+    for ((w, lat), want) in work.iter_mut().zip(wanted) {
+        if want {
+            lat.embed = embed_ms;
+            w.embedding = embedded.next().flatten();
         }
     }
-    Ok(FrameAnalysis {
-        width: img.width(),
-        height: img.height(),
-        faces,
-        primary,
-        features,
-        embedding,
+    Ok(())
+}
+
+fn finish(w: Work, latency: Latency, batch: usize) -> FrameAnalysis {
+    FrameAnalysis {
+        width: w.img.width(),
+        height: w.img.height(),
+        faces: w.faces,
+        primary: w.primary,
+        features: w.features,
+        embedding: w.embedding,
         latency,
-        image: plan.keep.then_some(img),
-    })
+        image: w.plan.keep.then_some(w.img),
+        batch,
+    }
+}
+
+/// Whether the plan of `w` wants its largest face embedded.
+fn wants_embedding(w: &Work) -> bool {
+    let Some(i) = w.primary else { return false };
+    match w.plan.embed {
+        EmbedWhen::Never => false,
+        EmbedWhen::Always => true,
+        EmbedWhen::Changed { bbox, bar } => w.faces[i].bbox.iou(&bbox) < LINK_IOU || w.faces[i].quality.score > bar,
+    }
 }
 
 #[cfg(test)]
@@ -234,6 +331,7 @@ mod tests {
             embedding,
             latency: Latency::default(),
             image: None,
+            batch: 1,
         }
     }
 

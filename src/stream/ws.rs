@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::Newest;
-use super::frame::{self, FrameAnalysis, FrameInput};
+use super::frame::{self, FrameAnalysis, FrameInput, FrameLane};
 use super::{StreamError, company};
 use crate::app::AppState;
 use crate::biometrics::session::{Mode, Observation, Outcome, SessionLogic};
@@ -67,6 +67,7 @@ pub async fn stream(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
+    frames: web::Data<FrameLane>,
 ) -> Result<HttpResponse, StreamError> {
     let company = company(&state, &req)?;
     let (response, session, messages) = actix_ws::handle(&req, body).map_err(|e| {
@@ -74,7 +75,7 @@ pub async fn stream(
     })?;
     let max = state.config.stream.max_frame_bytes;
     let messages = messages.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    actix_web::rt::spawn(run(state.into_inner(), company, session, messages));
+    actix_web::rt::spawn(run(state.into_inner(), frames.into_inner(), company, session, messages));
     Ok(response)
 }
 
@@ -97,6 +98,7 @@ async fn send(state: &AppState, session: &mut actix_ws::Session, msg: &Value) ->
 
 async fn run(
     state: Arc<AppState>,
+    frames: Arc<FrameLane>,
     company: String,
     mut session: actix_ws::Session,
     mut messages: actix_ws::AggregatedMessageStream,
@@ -104,7 +106,7 @@ async fn run(
     let metrics = state.metrics.clone();
     metrics.sessions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     metrics.sessions_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let reason = serve_session(&state, &company, &mut session, &mut messages).await;
+    let reason = serve_session(&state, frames, &company, &mut session, &mut messages).await;
     metrics.sessions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     let _ = session.close(reason).await;
 }
@@ -112,6 +114,7 @@ async fn run(
 /// Reads the start message, then frames, until a decision, a close or an error.
 async fn serve_session(
     state: &Arc<AppState>,
+    frames: Arc<FrameLane>,
     company: &str,
     session: &mut actix_ws::Session,
     messages: &mut actix_ws::AggregatedMessageStream,
@@ -192,7 +195,10 @@ async fn serve_session(
         let new_user =
             start.user.map(|u| NewUser { full_name: u.full_name, email: u.email, external_id: u.external_id });
         actix_web::rt::spawn(async move {
-            let reason = process(state, company, start.mode, target, new_user, start.continuous, slot, session).await;
+            let user = frames.join();
+            let reason =
+                process(state, &frames, company, start.mode, target, new_user, start.continuous, slot, session).await;
+            drop(user);
             done.notify_one();
             reason
         })
@@ -284,6 +290,7 @@ async fn protocol_error(
 #[allow(clippy::too_many_arguments)]
 async fn process(
     state: Arc<AppState>,
+    frames: &FrameLane,
     company: String,
     mode: Mode,
     target: Option<String>,
@@ -319,7 +326,7 @@ async fn process(
         };
         let (seq, at) = (p.seq, p.at);
         let plan = planner.plan(keep);
-        let job = service.engine().run(move |a| frame::analyse(a, p.input, &limits, plan));
+        let job = frames.submit(frame::FrameJob { input: p.input, plan, limits });
         let result: Result<FrameAnalysis, (u16, String)> = match job.await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(message)) => Err((400, format!("frame {}: {message}", seq))),
@@ -345,6 +352,7 @@ async fn process(
         metrics.frames(SOURCE, |c| {
             c.processed += 1;
             c.embedded += analysis.embedding.is_some() as u64;
+            c.batched += (analysis.batch > 1) as u64;
         });
         // Waiting: everything between arrival and the result but the worker's own stages.
         let lat = &mut analysis.latency;
@@ -398,6 +406,7 @@ async fn process(
             "liveness": {"model": analysis.features.as_ref().map(|f| f.model), "signals": signals},
             "match": matched,
             "embedded": analysis.embedding.is_some(),
+            "batch": analysis.batch,
             "latencyMs": analysis.latency,
         });
         if !send(&state, &mut session, &result).await {

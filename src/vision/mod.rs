@@ -24,9 +24,6 @@ pub use liveness::Liveness;
 
 use backend::{Backend, BackendError, Model};
 
-/// Faces embedded or checked for liveness per model run.
-const MAX_BATCH: usize = 16;
-
 #[derive(Debug, thiserror::Error)]
 pub enum VisionError {
     #[error(transparent)]
@@ -39,6 +36,13 @@ pub enum VisionError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VisionConfig {
+    /// Where the models run: `cpu` on `backend`, or `cuda` (ONNX Runtime's
+    /// CUDA provider for all three models; the CPU when that cannot start).
+    pub device: Device,
+    /// The CUDA device number with `device = "cuda"`.
+    pub cuda_device: i32,
+    /// Faces (or frames) at most in one model run.
+    pub max_batch: usize,
     /// The backend of every model that `models` does not name one for.
     pub backend: BackendKind,
     pub threads: Threads,
@@ -54,12 +58,35 @@ pub struct VisionConfig {
 impl Default for VisionConfig {
     fn default() -> Self {
         VisionConfig {
+            device: Device::Cpu,
+            cuda_device: 0,
+            max_batch: 16,
             backend: BackendKind::default(),
             threads: Threads::default(),
             models: ModelChoices::default(),
             detect: DetectConfig::default(),
             liveness_threshold: 0.5,
             match_threshold: embed::DEFAULT_THRESHOLD,
+        }
+    }
+}
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    #[default]
+    Cpu,
+    Cuda,
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda),
+            other => Err(format!("unknown device '{other}' (expected 'cpu' or 'cuda')")),
         }
     }
 }
@@ -103,6 +130,8 @@ pub struct ModelFiles {
     pub runtime: PathBuf,
     /// OpenVINO's C API library (the core, CPU plugin and ONNX frontend beside it).
     pub openvino: PathBuf,
+    /// The GPU build of ONNX Runtime with its CUDA and cuDNN libraries (`make gpu`).
+    pub gpu: PathBuf,
 }
 
 impl ModelFiles {
@@ -117,6 +146,9 @@ impl ModelFiles {
             openvino: std::env::var_os("ROSTRO_OPENVINO_LIB")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| dir.join("runtime").join("openvino").join("libopenvino_c.so.2641")),
+            gpu: std::env::var_os("ROSTRO_GPU_RUNTIME_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.join("runtime").join("gpu")),
         }
     }
 
@@ -220,6 +252,10 @@ pub struct FaceAnalyzer {
     liveness: Box<dyn Model>,
     embedder: Box<dyn Model>,
     config: VisionConfig,
+    /// Where the models run, in words (`cuda:0 (ONNX Runtime)`, `cpu (openvino)`).
+    device: String,
+    /// Why `device = "cuda"` runs on the CPU.
+    fallback: Option<String>,
 }
 
 fn ms_since(t: Instant) -> f64 {
@@ -227,8 +263,35 @@ fn ms_since(t: Instant) -> f64 {
 }
 
 impl FaceAnalyzer {
-    /// Loads the three models, each with the backend and precision `config` names for it.
+    /// Loads the three models: on the GPU when `config.device` asks for it
+    /// and it can start, else each with the backend and precision `config`
+    /// names for it.
     pub fn new(files: &ModelFiles, config: VisionConfig) -> Result<FaceAnalyzer, VisionError> {
+        let mut fallback = None;
+        if config.device == Device::Cuda {
+            match Self::on_cuda(files, &config) {
+                Ok(analyzer) => return Ok(analyzer),
+                Err(e) => fallback = Some(e.to_string()),
+            }
+        }
+        let mut analyzer = Self::on_cpu(files, config)?;
+        analyzer.fallback = fallback;
+        Ok(analyzer)
+    }
+
+    fn on_cuda(files: &ModelFiles, config: &VisionConfig) -> Result<FaceAnalyzer, VisionError> {
+        let gpu = backend::create_cuda(&files.gpu, config.cuda_device, config.threads)?;
+        Ok(FaceAnalyzer {
+            detector: gpu.load(&files.detector, Precision::F32)?,
+            liveness: gpu.load(&files.liveness, Precision::F32)?,
+            embedder: gpu.load(&files.embedder, Precision::F32)?,
+            config: config.clone(),
+            device: format!("cuda:{} (ONNX Runtime CUDA provider)", config.cuda_device),
+            fallback: None,
+        })
+    }
+
+    fn on_cpu(files: &ModelFiles, config: VisionConfig) -> Result<FaceAnalyzer, VisionError> {
         let mut backends: Vec<(BackendKind, Box<dyn Backend>)> = Vec::new();
         let mut load = |path: &Path, choice: ModelChoice| -> Result<Box<dyn Model>, VisionError> {
             let kind = choice.backend.unwrap_or(config.backend);
@@ -242,16 +305,29 @@ impl FaceAnalyzer {
             Ok(backends[index].1.load(path, choice.precision)?)
         };
         let models = config.models;
-        Ok(FaceAnalyzer {
-            detector: load(&files.detector, models.detector)?,
-            liveness: load(&files.liveness, models.liveness)?,
-            embedder: load(&files.embedder, models.embedder)?,
-            config,
-        })
+        let (detector, liveness, embedder) = (
+            load(&files.detector, models.detector)?,
+            load(&files.liveness, models.liveness)?,
+            load(&files.embedder, models.embedder)?,
+        );
+        let mut names: Vec<&str> = backends.iter().map(|(_, b)| b.name()).collect();
+        names.dedup();
+        let device = format!("cpu ({})", names.join(", "));
+        Ok(FaceAnalyzer { detector, liveness, embedder, config, device, fallback: None })
     }
 
     pub fn config(&self) -> &VisionConfig {
         &self.config
+    }
+
+    /// Where the models run, in words.
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// Why the models run on the CPU although the config asks for CUDA.
+    pub fn fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// Detects faces, largest first.
@@ -268,11 +344,23 @@ impl FaceAnalyzer {
         detect::decode(&prepared, self.detector.output_names(), &outputs, &cfg).map_err(VisionError::Output)
     }
 
+    /// Detects faces in several frames, each at its own `max_side`, one run
+    /// per frame: the derived YuNet graph has a batch of one (its outputs are
+    /// `[1, anchors, k]`), so only liveness and embedding run batched.
+    pub fn detect_many(&mut self, frames: &[(&RgbImage, u32)]) -> Result<Vec<Vec<Detection>>, VisionError> {
+        frames.iter().map(|&(img, side)| self.detect_at(img, side)).collect()
+    }
+
     /// The single-frame liveness verdict for each face.
     pub fn liveness(&mut self, img: &RgbImage, faces: &[Detection]) -> Result<Vec<Liveness>, VisionError> {
         let crops: Vec<RgbImage> = faces.iter().map(|d| liveness::crop(img, &d.bbox)).collect();
-        let crops: Vec<&RgbImage> = crops.iter().collect();
-        let logits = run_batched(self.liveness.as_mut(), &crops, ChannelOrder::Bgr, liveness::SIZE, 3)?;
+        self.liveness_of(&crops.iter().collect::<Vec<_>>())
+    }
+
+    /// The liveness verdict of each crop made by [`liveness::crop`], in batches.
+    pub fn liveness_of(&mut self, crops: &[&RgbImage]) -> Result<Vec<Liveness>, VisionError> {
+        let batch = (liveness::SIZE, self.config.max_batch);
+        let logits = run_batched(self.liveness.as_mut(), crops, ChannelOrder::Bgr, batch, 3)?;
         Ok(logits.iter().map(|l| liveness::from_logits(l)).collect())
     }
 
@@ -285,8 +373,8 @@ impl FaceAnalyzer {
     /// The embedding of each face already aligned by [`align::align`] (`None` stays `None`).
     pub fn embed_aligned(&mut self, aligned: &[Option<RgbImage>]) -> Result<Vec<Option<Embedding>>, VisionError> {
         let crops: Vec<&RgbImage> = aligned.iter().flatten().collect();
-        let mut raw =
-            run_batched(self.embedder.as_mut(), &crops, ChannelOrder::Rgb, align::SIZE, embed::DIM)?.into_iter();
+        let batch = (align::SIZE, self.config.max_batch);
+        let mut raw = run_batched(self.embedder.as_mut(), &crops, ChannelOrder::Rgb, batch, embed::DIM)?.into_iter();
         Ok(aligned.iter().map(|a| a.as_ref().and_then(|_| raw.next()).and_then(Embedding::from_raw)).collect())
     }
 
@@ -298,8 +386,8 @@ impl FaceAnalyzer {
         let (live, face) = (RgbImage::new(liveness::SIZE, liveness::SIZE), RgbImage::new(align::SIZE, align::SIZE));
         for _ in 0..2 {
             self.detect(&frame)?;
-            run_batched(self.liveness.as_mut(), &[&live], ChannelOrder::Bgr, liveness::SIZE, 3)?;
-            run_batched(self.embedder.as_mut(), &[&face], ChannelOrder::Rgb, align::SIZE, embed::DIM)?;
+            run_batched(self.liveness.as_mut(), &[&live], ChannelOrder::Bgr, (liveness::SIZE, 1), 3)?;
+            run_batched(self.embedder.as_mut(), &[&face], ChannelOrder::Rgb, (align::SIZE, 1), embed::DIM)?;
         }
         Ok(())
     }
@@ -330,19 +418,37 @@ impl FaceAnalyzer {
     }
 }
 
-/// Runs `model` over square `side` x `side` crops in batches, returning
-/// `out_len` values per crop.
+/// The batch sizes `n` items run in: as many of the largest power of two up
+/// to `max` as fit, then descending powers of two (37 at most 16: 16, 16, 4,
+/// 1), so that a backend compiling per input shape sees a few shapes only.
+pub fn batch_sizes(n: usize, max: usize) -> Vec<usize> {
+    let top = 1usize << max.max(1).ilog2();
+    let mut sizes = vec![top; n / top];
+    let mut rest = n % top;
+    while rest > 0 {
+        let b = 1usize << rest.ilog2();
+        sizes.push(b);
+        rest -= b;
+    }
+    sizes
+}
+
+/// Runs `model` over square `side` x `side` crops in batches of at most
+/// `max_batch` ([`batch_sizes`]), returning `out_len` values per crop.
 fn run_batched(
     model: &mut dyn Model,
     crops: &[&RgbImage],
     order: ChannelOrder,
-    side: u32,
+    (side, max_batch): (u32, usize),
     out_len: usize,
 ) -> Result<Vec<Vec<f32>>, VisionError> {
     let side = side as usize;
     let per = 3 * side * side;
     let mut results = Vec::with_capacity(crops.len());
-    for chunk in crops.chunks(MAX_BATCH) {
+    let mut start = 0;
+    for size in batch_sizes(crops.len(), max_batch) {
+        let chunk = &crops[start..start + size];
+        start += size;
         let mut input = vec![0.0f32; per * chunk.len()];
         for (crop, dst) in chunk.iter().zip(input.chunks_exact_mut(per)) {
             pack_nchw_into(crop, order, side, side, dst);
@@ -360,4 +466,23 @@ fn run_batched(
         results.extend(out.data.chunks_exact(out_len).map(<[f32]>::to_vec));
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_sizes;
+
+    #[test]
+    fn batches_are_powers_of_two_up_to_the_maximum() {
+        assert_eq!(batch_sizes(0, 16), Vec::<usize>::new());
+        assert_eq!(batch_sizes(1, 16), [1]);
+        assert_eq!(batch_sizes(37, 16), [16, 16, 4, 1]);
+        assert_eq!(batch_sizes(7, 4), [4, 2, 1]);
+        // A maximum that is not a power of two rounds down; 0 counts as 1.
+        assert_eq!(batch_sizes(13, 12), [8, 4, 1]);
+        assert_eq!(batch_sizes(3, 0), [1, 1, 1]);
+        for n in 0..100 {
+            assert_eq!(batch_sizes(n, 8).iter().sum::<usize>(), n);
+        }
+    }
 }

@@ -122,3 +122,60 @@ fn tract_backend_is_refused_with_a_clear_message_when_not_built() {
         .expect("no tract in this build");
     assert!(err.to_string().contains("--features tract"), "{err}");
 }
+
+/// `device = "cuda"` without the GPU libraries (`make gpu` not run, or no
+/// device): the models run on the CPU as configured, and the analyzer says why.
+#[test]
+fn cuda_without_its_libraries_falls_back_to_the_cpu_and_says_why() {
+    use rostro::vision::{Device, Stages};
+    let mut files = models();
+    files.gpu = root().join("models/runtime/no-such-gpu-dir");
+    let config = VisionConfig { device: Device::Cuda, ..VisionConfig::default() };
+    let mut a = FaceAnalyzer::new(&files, config).expect("falls back to the CPU");
+    assert_eq!(a.device(), "cpu (openvino)");
+    let why = a.fallback().expect("a reason");
+    assert!(why.contains("libonnxruntime.so.1.31.1 not found") && why.contains("make gpu"), "{why}");
+    let img = crate::common::load(&crate::common::fixture("obama.jpg"));
+    let on_cpu = crate::common::analyzer().analyze(&img, Stages::ALL).expect("analyze");
+    let fallen_back = a.analyze(&img, Stages::ALL).expect("analyze");
+    assert_eq!(fallen_back.faces.len(), on_cpu.faces.len());
+    assert_eq!(fallen_back.faces[0].detection, on_cpu.faces[0].detection);
+    // Asked for the CPU, nothing to explain.
+    assert!(crate::common::analyzer().fallback().is_none());
+}
+
+/// Batched runs answer as runs of one: several frames through the detector
+/// at once, several crops through liveness and the embedder.
+#[test]
+fn batched_model_runs_answer_as_single_ones() {
+    use rostro::vision::{align, liveness};
+    let mut a = crate::common::analyzer_with(|v| v.max_batch = 4);
+    let photos: Vec<_> = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama.jpg"]
+        .iter()
+        .map(|p| crate::common::load(&crate::common::fixture(p)))
+        .collect();
+    let side = a.config().detect.max_side;
+    let frames: Vec<_> = photos.iter().map(|p| (p, side)).collect();
+    let many = a.detect_many(&frames).expect("detect many");
+    let mut crops = Vec::new();
+    let mut aligned = Vec::new();
+    for (p, found) in photos.iter().zip(&many) {
+        let alone = a.detect(p).expect("detect");
+        assert_eq!(found.len(), alone.len());
+        for (x, y) in found.iter().zip(&alone) {
+            for (u, v) in [(x.bbox.x, y.bbox.x), (x.bbox.y, y.bbox.y), (x.bbox.w, y.bbox.w), (x.score, y.score)] {
+                assert!((u - v).abs() < 1e-2, "batched {x:?} alone {y:?}");
+            }
+        }
+        crops.push(liveness::crop(p, &alone[0].bbox));
+        aligned.push(align::align(p, &alone[0].landmarks));
+    }
+    let live = a.liveness_of(&crops.iter().collect::<Vec<_>>()).expect("liveness");
+    let embedded = a.embed_aligned(&aligned).expect("embed");
+    for i in 0..photos.len() {
+        let one = a.liveness_of(&[&crops[i]]).expect("liveness")[0].score;
+        assert!((one - live[i].score).abs() < 1e-3, "alone {one}, batched {}", live[i].score);
+        let e = a.embed_aligned(&aligned[i..=i]).expect("embed")[0].clone().expect("embedding");
+        assert!(e.cosine(embedded[i].as_ref().expect("embedding")) > 0.9999);
+    }
+}

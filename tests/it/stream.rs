@@ -298,6 +298,7 @@ fn streamed_frames_give_the_batch_results() {
         rt().block_on(play(addr, KEY_A, json!({"type": "start", "mode": "identify", "continuous": true}), &frames));
     let streamed: Vec<&Value> = msgs.iter().filter(|m| m["type"] == "frame").collect();
     assert_eq!(streamed.len(), frames.len());
+    assert!(streamed.iter().all(|s| s["batch"] == 1), "a lone session's frames run alone");
     let embedded = streamed.iter().filter(|s| s["embedded"] == true).count();
     assert!(embedded >= 1 && embedded < frames.len(), "the followed face is not embedded on every frame: {embedded}");
     let gallery = analyzer()
@@ -312,13 +313,9 @@ fn streamed_frames_give_the_batch_results() {
     let mut kept: Option<rostro::vision::Embedding> = None;
     for (bytes, s) in frames.iter().zip(streamed) {
         let plan = planner.plan(false);
-        let batch = rostro::stream::frame::analyse(
-            &mut a,
-            rostro::stream::frame::FrameInput::Encoded(bytes.clone()),
-            &config.decode,
-            plan,
-        )
-        .expect("analyse");
+        let input = rostro::stream::frame::FrameInput::Encoded(bytes.clone());
+        let job = rostro::stream::frame::FrameJob { input, plan, limits: config.decode };
+        let batch = rostro::stream::frame::analyse(&mut a, job).expect("analyse");
         assert_eq!(s["embedded"], batch.embedding.is_some(), "the stream embeds when the batch side does");
         if let Some(e) = &batch.embedding {
             kept = Some(e.clone());
@@ -420,4 +417,49 @@ fn encoded_webm_and_h264_streams_are_decoded_and_identified() {
     let err = msgs.iter().find(|m| m["type"] == "error").unwrap_or_else(|| panic!("an error: {msgs:?}"));
     assert_eq!(err["code"], 400);
     assert!(err["message"].as_str().unwrap_or("").contains("video stream"), "{err}");
+}
+
+/// Three kiosks streaming at once: their frames run through the models in
+/// shared batches (`batch` in the frame messages, `rostro_frames_batched_total`
+/// in /metrics), and each frame answers as it does analysed alone.
+#[test]
+fn concurrent_sessions_share_batches_and_answer_as_alone() {
+    let addr = in_process("ws-batch", |c| {
+        c.stream.batch_frames = 4;
+        // Long enough that three sessions in step always meet, even on a busy machine.
+        c.stream.batch_wait_ms = 100.0;
+    });
+    let frames = clip("obama2.jpg", Presentation::BonaFide, 6);
+    let start = json!({"type": "start", "mode": "identify", "continuous": true});
+    let sessions =
+        rt().block_on(futures_util::future::join_all((0..3).map(|_| play(addr, KEY_A, start.clone(), &frames))));
+    let mut a = analyzer();
+    let config = rostro::config::Config::default();
+    let mut batched = 0;
+    for (msgs, _) in &sessions {
+        let streamed: Vec<&Value> = msgs.iter().filter(|m| m["type"] == "frame").collect();
+        assert_eq!(streamed.len(), frames.len(), "every frame answered: {msgs:?}");
+        batched += streamed.iter().filter(|s| s["batch"].as_u64().expect("batch") > 1).count();
+        for (bytes, s) in frames.iter().zip(streamed) {
+            let input = rostro::stream::frame::FrameInput::Encoded(bytes.clone());
+            let plan = rostro::stream::frame::Planner::new(false, false, &config.stream).plan(false);
+            let job = rostro::stream::frame::FrameJob { input, plan, limits: config.decode };
+            let alone = rostro::stream::frame::analyse(&mut a, job).expect("analyse");
+            assert_eq!(alone.batch, 1);
+            let faces = s["faces"].as_array().expect("faces");
+            assert_eq!(faces.len(), alone.faces.len());
+            for k in ["x", "y", "w", "h"] {
+                let streamed = faces[0]["box"][k].as_f64().expect("n");
+                let own = serde_json::to_value(alone.faces[0].bbox).expect("json")[k].as_f64().expect("n");
+                assert!((streamed - own).abs() < 1e-2, "box {k}: batched {streamed}, alone {own}");
+            }
+            let model = alone.features.expect("features").model as f64;
+            assert!((s["liveness"]["model"].as_f64().expect("model") - model).abs() < 1e-3);
+        }
+    }
+    assert!(batched >= frames.len(), "most frames of three sessions in step ran together: {batched} of 18");
+    let metrics = String::from_utf8_lossy(&crate::http::request(addr, "GET", "/metrics", &[], None).body).to_string();
+    let line = metrics.lines().find(|l| l.starts_with("rostro_frames_batched_total{source=\"ws\"}")).expect("metric");
+    let counted: usize = line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("count");
+    assert_eq!(counted, batched);
 }

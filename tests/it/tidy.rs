@@ -54,7 +54,7 @@ fn only_backend_files_name_an_inference_crate() {
 /// The layers of `src/lib.rs`, lowest first. A module may use modules of its
 /// own layer or below, never above; `api` and `stream` never use each other.
 const LAYERS: &[&[&str]] = &[
-    &["util"],
+    &["util", "plot"],
     &["decode", "vision", "gallery", "video", "metrics", "store"],
     &["biometrics", "engine"],
     &["auth", "serving", "notify", "service", "people"],

@@ -24,7 +24,7 @@ pub struct Tensor {
 /// caught before a tensor is built.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("cannot load model {path}: {reason}")]
+    #[error("cannot load {path}: {reason}")]
     Load { path: PathBuf, reason: String },
     #[error("inference failed in {model}: {reason}")]
     Run { model: String, reason: String },
@@ -146,6 +146,12 @@ impl Default for Threads {
     fn default() -> Self {
         Threads { intra: 2, spin: true, shared_pool: true }
     }
+}
+
+/// ONNX Runtime's GPU build on CUDA device `device`, with the libraries of
+/// `gpu_dir` (`make gpu`); refuses with the reason it cannot start.
+pub fn create_cuda(gpu_dir: &Path, device: i32, threads: Threads) -> Result<Box<dyn Backend>, BackendError> {
+    Ok(Box::new(ort::OrtBackend::cuda(gpu_dir, device, threads)?))
 }
 
 /// Builds the backend named by `kind`; `runtime_lib` is its shared library

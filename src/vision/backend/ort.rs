@@ -1,9 +1,16 @@
 //! ONNX Runtime backend, loading `libonnxruntime.so` at run time (ort `load-dynamic`).
+//!
+//! On the CPU it runs the library of the `onnxruntime` wheel. With
+//! [`OrtBackend::cuda`] it runs the `onnxruntime-gpu` wheel's library with the
+//! CUDA execution provider, whose CUDA and cuDNN libraries (the `nvidia-*`
+//! wheels, `make gpu`) are loaded from one folder first. A process loads one
+//! ONNX Runtime library: the GPU one also runs models on its CPU provider.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
 use ort::environment::{Environment, GlobalThreadPoolOptions};
+use ort::ep::{self, ExecutionProvider};
 use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::TensorRef;
@@ -42,13 +49,43 @@ fn environment(lib: &Path, threads: Threads) -> Result<Environment, BackendError
 pub struct OrtBackend {
     env: Environment,
     threads: Threads,
+    /// The CUDA device every session runs on; none: the CPU.
+    cuda: Option<i32>,
 }
+
+/// The CUDA runtime and cuDNN libraries the CUDA provider needs, in the order
+/// they depend on each other (ort's lists, with cuFFT's JIT linker first).
+const CUDA_LIBRARIES: &[&str] = &["libnvJitLink.so.13"];
 
 impl OrtBackend {
     pub fn new(runtime_lib: &Path, threads: Threads) -> Result<Self, BackendError> {
-        Ok(OrtBackend { env: environment(runtime_lib, threads)?, threads })
+        Ok(OrtBackend { env: environment(runtime_lib, threads)?, threads, cuda: None })
+    }
+
+    /// ONNX Runtime on CUDA device `device`, with the GPU build's library and
+    /// the CUDA libraries of `gpu_dir`. Refuses with the reason when the
+    /// libraries are missing or the provider is not in the library; a missing
+    /// device shows when a model is loaded.
+    pub fn cuda(gpu_dir: &Path, device: i32, threads: Threads) -> Result<Self, BackendError> {
+        let lib = gpu_dir.join(GPU_LIBRARY);
+        let fail = |reason: String| BackendError::Load { path: gpu_dir.to_path_buf(), reason };
+        if !lib.is_file() {
+            return Err(fail(format!("{GPU_LIBRARY} not found in {}; run `make gpu`", gpu_dir.display())));
+        }
+        for name in CUDA_LIBRARIES.iter().chain(ep::cuda::CUDA_DYLIBS).chain(ep::cuda::CUDNN_DYLIBS) {
+            ort::util::preload_dylib(gpu_dir.join(name)).map_err(|e| fail(format!("cannot load {name}: {e}")))?;
+        }
+        let env = environment(&lib, threads)?;
+        match ep::CUDA::is_available() {
+            Ok(true) => Ok(OrtBackend { env, threads, cuda: Some(device) }),
+            Ok(false) => Err(fail(format!("{} has no CUDA execution provider", lib.display()))),
+            Err(e) => Err(fail(e.to_string())),
+        }
     }
 }
+
+/// The GPU build's library in the folder `make gpu` fills.
+pub const GPU_LIBRARY: &str = "libonnxruntime.so.1.31.1";
 
 impl Backend for OrtBackend {
     fn load(&self, path: &Path, precision: Precision) -> Result<Box<dyn Model>, BackendError> {
@@ -58,6 +95,10 @@ impl Backend for OrtBackend {
             return Err(fail(&"model file not found; run `make setup` (scripts/fetch.py)"));
         }
         let mut builder = session_builder(&self.env, self.threads).map_err(|e| fail(&e))?;
+        if let Some(device) = self.cuda {
+            let cuda = ep::CUDA::default().with_device_id(device).build().error_on_failure();
+            builder = builder.with_execution_providers([cuda]).map_err(|e| fail(&e))?;
+        }
         let session = builder.commit_from_file(path).map_err(|e| fail(&e))?;
         let outputs = session.outputs().iter().map(|o| o.name().to_string()).collect();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -65,7 +106,7 @@ impl Backend for OrtBackend {
     }
 
     fn name(&self) -> &'static str {
-        "ort"
+        if self.cuda.is_some() { "ort-cuda" } else { "ort" }
     }
 }
 
