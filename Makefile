@@ -32,7 +32,7 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --features $(TEST_FEATURES) -- -D warnings
 
-## ONNX Runtime's GPU build with CUDA 13 and cuDNN 9 from PyPI (~2.5 GB of wheels, sha256-pinned)
+## ONNX Runtime's GPU build with CUDA 13 and cuDNN 9 from PyPI (1.6 GB of wheels, sha256-pinned)
 ## into models/runtime/gpu/, for `vision.device = "cuda"`; then `rostro --device cuda bench --batch 1,8,32,64`.
 gpu: setup
 	@python3 scripts/fetch.py --only gpu
