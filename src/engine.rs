@@ -184,7 +184,7 @@ impl Engine {
             shared: Arc::new(LaneShared {
                 queue: Mutex::new(VecDeque::new()),
                 arrived: Condvar::new(),
-                users: AtomicUsize::new(0),
+                users: Arc::default(),
                 max_batch: max_batch.max(1),
                 max_wait,
                 run: Box::new(run),
@@ -198,7 +198,8 @@ type Waiting<T, R> = (T, tokio::sync::oneshot::Sender<R>, Slot);
 struct LaneShared<T, R> {
     queue: Mutex<VecDeque<Waiting<T, R>>>,
     arrived: Condvar,
-    users: AtomicUsize,
+    /// Open users of the lane ([`Lane::join`]).
+    users: Arc<AtomicUsize>,
     max_batch: usize,
     max_wait: Duration,
     #[allow(clippy::type_complexity)]
@@ -212,21 +213,11 @@ pub struct Lane<T, R> {
 }
 
 /// One user of a lane (a stream session) while it lives.
-pub struct LaneUser(Arc<dyn UserCount>);
-
-trait UserCount: Send + Sync {
-    fn leave(&self);
-}
-
-impl<T: Send, R: Send> UserCount for LaneShared<T, R> {
-    fn leave(&self) {
-        self.users.fetch_sub(1, Ordering::AcqRel);
-    }
-}
+pub struct LaneUser(Arc<AtomicUsize>);
 
 impl Drop for LaneUser {
     fn drop(&mut self) {
-        self.0.leave();
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -235,7 +226,7 @@ impl<T: Send + 'static, R: Send + 'static> Lane<T, R> {
     /// for other users' items only while there are other users.
     pub fn join(&self) -> LaneUser {
         self.shared.users.fetch_add(1, Ordering::AcqRel);
-        LaneUser(self.shared.clone())
+        LaneUser(self.shared.users.clone())
     }
 
     /// Runs `item` in the next batch and returns its result, or refuses at

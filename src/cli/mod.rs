@@ -214,6 +214,20 @@ impl Cli {
     }
 }
 
+/// The median milliseconds of `runs` calls of `f`, after two untimed ones (a
+/// backend compiling per input shape does it in those).
+fn p50_ms(runs: usize, f: &mut dyn FnMut() -> Result<(), crate::vision::VisionError>) -> Result<f64, InputError> {
+    f()?;
+    f()?;
+    let mut ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f()?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(Percentiles::of(ms).p50)
+}
+
 /// One row of `rostro bench --batch`: a model run on `batch` copies at once.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BatchRow {
@@ -244,32 +258,17 @@ impl Cli {
         let live = crate::vision::liveness::crop(&img, &face.bbox);
         let aligned = crate::vision::align::align(&img, &face.landmarks).ok_or(InputError::NoFace)?;
         let side = self.analyzer.config().detect.max_side;
-        let mut rows = Vec::new();
-        let bar = progress_bar(sizes.len() * 3, "model x batch");
+        let a = &mut self.analyzer;
+        let detect = p50_ms(50, &mut || a.detect_at(&img, side).map(drop))?;
+        let mut rows = vec![BatchRow { model: "detector", batch: 1, ms_p50: detect, per_s: 1e3 / detect.max(1e-9) }];
+        let bar = progress_bar(sizes.len() * 2, "model x batch");
         for &b in sizes {
             let runs = (256 / b.max(1)).clamp(5, 50);
-            let time = |f: &mut dyn FnMut() -> Result<(), crate::vision::VisionError>| {
-                f()?; // a backend compiling per shape does it here
-                f()?;
-                let mut ms = Vec::with_capacity(runs);
-                for _ in 0..runs {
-                    let t = Instant::now();
-                    f()?;
-                    ms.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-                Ok::<f64, crate::vision::VisionError>(Percentiles::of(ms).p50)
-            };
-            let a = &mut self.analyzer;
-            if rows.is_empty() {
-                let detect = time(&mut || a.detect_at(&img, side).map(drop))?;
-                rows.push(BatchRow { model: "detector", batch: 1, ms_p50: detect, per_s: 1e3 / detect.max(1e-9) });
-            }
-            bar.inc(1);
             let crops = vec![&live; b];
-            let liveness = time(&mut || a.liveness_of(&crops).map(drop))?;
+            let liveness = p50_ms(runs, &mut || a.liveness_of(&crops).map(drop))?;
             bar.inc(1);
             let faces = vec![Some(aligned.clone()); b];
-            let embed = time(&mut || a.embed_aligned(&faces).map(drop))?;
+            let embed = p50_ms(runs, &mut || a.embed_aligned(&faces).map(drop))?;
             bar.inc(1);
             for (model, ms) in [("liveness", liveness), ("embedder", embed)] {
                 rows.push(BatchRow { model, batch: b, ms_p50: ms, per_s: b as f64 * 1e3 / ms.max(1e-9) });

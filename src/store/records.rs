@@ -151,6 +151,14 @@ fn data_key(company: &str, id: &str) -> Vec<u8> {
     k
 }
 
+/// The data keys of one company, or of every company (`None`).
+fn records_prefix(company: Option<&str>) -> Vec<u8> {
+    match company {
+        Some(c) => data_key(c, ""),
+        None => b"d\0".to_vec(),
+    }
+}
+
 fn order_prefix(company: &str) -> Vec<u8> {
     let mut k = b"o\0".to_vec();
     push_part(&mut k, company.as_bytes());
@@ -505,16 +513,18 @@ impl Records {
     /// Calls `each(company, record)` for every record of the collection, of
     /// every company (`None`) or one, in key order; stops at the first error.
     pub fn for_each<R: Record>(&self, company: Option<&str>, each: Visit<'_, R>) -> Result<(), StoreError> {
-        let prefix = match company {
-            Some(c) => data_key(c, ""),
-            None => b"d\0".to_vec(),
-        };
-        for kv in self.tree(R::COLLECTION)?.scan_prefix(prefix) {
+        for kv in self.tree(R::COLLECTION)?.scan_prefix(records_prefix(company)) {
             let (k, v) = kv?;
-            let (company, _) = split_data_key(&k).ok_or_else(|| StoreError::Corrupt("record key".into()))?;
-            each(company, self.decode_stored(&k, &v)?)?;
+            let (company, stored) = self.decode_entry(&k, &v)?;
+            each(company, stored)?;
         }
         Ok(())
+    }
+
+    /// A data entry of a collection: its company and its record.
+    fn decode_entry<'k, R: Record>(&self, key: &'k [u8], value: &[u8]) -> Result<(&'k str, Stored<R>), StoreError> {
+        let (company, _) = split_data_key(key).ok_or_else(|| StoreError::Corrupt("record key".into()))?;
+        Ok((company, self.decode_stored(key, value)?))
     }
 
     /// As [`Records::for_each`], in key order too, but decrypting and decoding
@@ -528,10 +538,7 @@ impl Records {
         use std::sync::mpsc::sync_channel;
         const CHUNK: usize = 2048;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        let prefix = match company {
-            Some(c) => data_key(c, ""),
-            None => b"d\0".to_vec(),
-        };
+        let prefix = records_prefix(company);
         let tree = self.tree(R::COLLECTION)?;
         type Decoded<R> = Result<Vec<(String, Stored<R>)>, StoreError>;
         std::thread::scope(|scope| {
@@ -547,11 +554,7 @@ impl Records {
                         let Ok((n, chunk)) = next else { return };
                         let decoded = chunk
                             .iter()
-                            .map(|(k, v)| {
-                                let (company, _) =
-                                    split_data_key(k).ok_or_else(|| StoreError::Corrupt("record key".into()))?;
-                                Ok((company.to_string(), self.decode_stored::<R>(k, v)?))
-                            })
+                            .map(|(k, v)| self.decode_entry::<R>(k, v).map(|(c, stored)| (c.to_string(), stored)))
                             .collect();
                         if done_tx.send((n, decoded)).is_err() {
                             return;

@@ -310,8 +310,7 @@ impl FaceAnalyzer {
             load(&files.liveness, models.liveness)?,
             load(&files.embedder, models.embedder)?,
         );
-        let mut names: Vec<&str> = backends.iter().map(|(_, b)| b.name()).collect();
-        names.dedup();
+        let names: Vec<&str> = backends.iter().map(|(_, b)| b.name()).collect();
         let device = format!("cpu ({})", names.join(", "));
         Ok(FaceAnalyzer { detector, liveness, embedder, config, device, fallback: None })
     }

@@ -53,9 +53,10 @@ pub struct OrtBackend {
     cuda: Option<i32>,
 }
 
-/// The CUDA runtime and cuDNN libraries the CUDA provider needs, in the order
-/// they depend on each other (ort's lists, with cuFFT's JIT linker first).
-const CUDA_LIBRARIES: &[&str] = &["libnvJitLink.so.13"];
+/// Loaded before ort's lists of the CUDA and cuDNN libraries
+/// (`ep::cuda::CUDA_DYLIBS`, `CUDNN_DYLIBS`), which they depend on: cuFFT's
+/// JIT linker.
+const LOADED_FIRST: &[&str] = &["libnvJitLink.so.13"];
 
 impl OrtBackend {
     pub fn new(runtime_lib: &Path, threads: Threads) -> Result<Self, BackendError> {
@@ -72,7 +73,7 @@ impl OrtBackend {
         if !lib.is_file() {
             return Err(fail(format!("{GPU_LIBRARY} not found in {}; run `make gpu`", gpu_dir.display())));
         }
-        for name in CUDA_LIBRARIES.iter().chain(ep::cuda::CUDA_DYLIBS).chain(ep::cuda::CUDNN_DYLIBS) {
+        for name in LOADED_FIRST.iter().chain(ep::cuda::CUDA_DYLIBS).chain(ep::cuda::CUDNN_DYLIBS) {
             ort::util::preload_dylib(gpu_dir.join(name)).map_err(|e| fail(format!("cannot load {name}: {e}")))?;
         }
         let env = environment(&lib, threads)?;
